@@ -1,0 +1,1 @@
+"""LLMOps Factory domain logic: plain Python with no Airflow import, unit-tested without Airflow."""

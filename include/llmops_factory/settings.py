@@ -1,0 +1,255 @@
+"""One typed settings object for both targets.
+
+Sources, highest priority first:
+
+1. environment variables ``LLMOPS_*`` (nested fields with ``__``: ``LLMOPS_GCP__PROJECT_ID``);
+2. the target's config file: ``LLMOPS_CONFIG_FILE`` if set, else ``config/<target>.yaml`` beside this
+   module (``local.yaml`` / ``gcp.yaml``);
+3. the defaults below.
+
+Loading never touches the network, and a DAG file never calls it at parse time: tasks call
+``get_settings()`` when they start, and ``Settings.require(...)`` turns a missing cloud setting into one
+clear error that names the setting and the environment variable that sets it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+Target = Literal["local", "gcp"]
+TARGETS: tuple[str, ...] = ("local", "gcp")
+CONFIG_DIR = Path(__file__).resolve().parent / "config"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or invalid; the message names it and how to set it."""
+
+
+def current_target() -> str:
+    """The target named by ``LLMOPS_TARGET`` (default ``local``), validated."""
+    target = os.environ.get("LLMOPS_TARGET", "local").strip().lower() or "local"
+    if target not in TARGETS:
+        raise SettingsError(f"LLMOPS_TARGET={target!r} is not one of {', '.join(TARGETS)}")
+    return target
+
+
+class LocalSettings(BaseModel):
+    home: Path = Field(
+        default=REPO_ROOT / ".llmops",
+        description="Local platform home: Airflow home, storage root, DuckDB warehouse, MLflow store.",
+    )
+    endpoint_host: str = Field(default="127.0.0.1", description="Host of the local endpoint server.")
+    endpoint_port: int = Field(default=8780, ge=1, le=65535, description="Port of the local endpoint.")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def storage_root(self) -> Path:
+        return self.home / "storage"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_root(self) -> str:
+        return (self.mlflow_dir / "artifacts").as_uri()
+
+
+class DataflowSettings(BaseModel):
+    max_workers: int = Field(default=10, ge=1, description="Dataflow autoscaling ceiling.")
+    machine_type: str = Field(default="n2-standard-4", description="Dataflow worker machine type.")
+    sdk_container_image: str | None = Field(
+        default=None, description="Custom worker image (Artifact Registry); None uses --setup_file."
+    )
+
+
+class TrainingSettings(BaseModel):
+    machine_type: str = Field(default="a2-highgpu-1g", description="Vertex AI training machine type.")
+    accelerator_type: str = Field(default="NVIDIA_TESLA_A100", description="Vertex AI accelerator type.")
+    accelerator_count: int = Field(default=1, ge=0, description="Accelerators per replica.")
+    replica_count: int = Field(default=1, ge=1, description="Worker replicas (multi-node when > 1).")
+    container_uri: str | None = Field(
+        default=None, description="Trainer/serving image in Artifact Registry (built by cloudbuild.yaml)."
+    )
+    base_model: str = Field(
+        default="models/base/llmops-tiny-llama",
+        description="Base model: a layout path under the storage root, a gs:// path or a local folder.",
+    )
+    boot_disk_size_gb: int = Field(default=200, ge=10, description="Boot disk of each training replica.")
+
+
+class GcpSettings(BaseModel):
+    project_id: str | None = Field(default=None, description="Google Cloud project id.")
+    region: str = Field(default="europe-west4", description="Region of Vertex AI, Dataflow and buckets.")
+    bucket: str | None = Field(default=None, description="Main bucket (no gs:// prefix).")
+    staging_bucket: str | None = Field(default=None, description="Vertex AI / Dataflow staging bucket.")
+    bigquery_dataset: str = Field(default="llmops", description="BigQuery dataset of the warehouse tables.")
+    bigquery_location: str = Field(default="EU", description="BigQuery dataset location.")
+    service_account: str | None = Field(default=None, description="Runtime service account for jobs.")
+    gcp_conn_id: str = Field(default="google_cloud_default", description="Airflow connection id.")
+    beam_jobs_dir: str = Field(
+        default="/home/airflow/gcs/data/beam_jobs",
+        description="Where the Composer bundle's data/beam_jobs folder is mounted on the workers.",
+    )
+    serving_container_uri: str | None = Field(
+        default=None, description="Serving image (defaults to the trainer image, which also serves)."
+    )
+    dataflow: DataflowSettings = Field(default_factory=DataflowSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+
+    @property
+    def storage_root(self) -> str:
+        return f"gs://{self.bucket}" if self.bucket else ""
+
+
+class Thresholds(BaseModel):
+    dead_letter_ratio_max: float = Field(
+        default=0.25, ge=0, le=1, description="Data validation fails above this dead-letter ratio."
+    )
+    min_examples_per_day: int = Field(default=1, ge=0, description="A day with fewer examples fails.")
+
+
+class Prices(BaseModel):
+    """Hourly list prices (USD) used to compute the cost of a training run."""
+
+    machine_hourly_usd: dict[str, float] = Field(
+        default_factory=lambda: {"a2-highgpu-1g": 3.67, "n1-standard-8": 0.38, "local-cpu": 0.0}
+    )
+    accelerator_hourly_usd: dict[str, float] = Field(
+        default_factory=lambda: {"NVIDIA_TESLA_A100": 2.93, "NVIDIA_L4": 0.71, "NONE": 0.0}
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LLMOPS_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    target: Target = Field(default="local", description="Where the DAGs run: local or gcp.")
+    environment: str = Field(default="dev", description="Environment name, used in labels and names.")
+    use_case: str = Field(default="support-assistant", description="Registry model name (one per use case).")
+    owner: str = Field(default="llmops", description="Owner shown on every DAG.")
+    alert_email: str | None = Field(default=None, description="Where failure notifications go.")
+    local: LocalSettings = Field(default_factory=LocalSettings)
+    gcp: GcpSettings = Field(default_factory=GcpSettings)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    prices: Prices = Field(default_factory=Prices)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            YamlConfigSettingsSource(settings_cls, yaml_file=config_file()),
+        )
+
+    # -- derived values -------------------------------------------------------------------------
+    @property
+    def storage_root(self) -> str:
+        """Root URI of object storage: ``gs://bucket`` or ``file:///…/.llmops/storage``."""
+        if self.target == "gcp":
+            return f"gs://{self.require('gcp.bucket')}"
+        return self.local.storage_root.as_uri()
+
+    def require(self, *dotted: str) -> Any:
+        """Return the value(s) of settings that must be set on this target, or fail naming them."""
+        values, missing = [], []
+        for name in dotted:
+            value: Any = self
+            for part in name.split("."):
+                value = getattr(value, part)
+            if value in (None, ""):
+                missing.append(name)
+            values.append(value)
+        if missing:
+            hints = ", ".join(f"{m} (env LLMOPS_{m.upper().replace('.', '__')})" for m in missing)
+            raise SettingsError(
+                f"missing setting(s) for target {self.target!r}: {hints}; "
+                f"set them in the environment or in {config_file()}"
+            )
+        return values[0] if len(values) == 1 else tuple(values)
+
+
+def config_file() -> Path:
+    explicit = os.environ.get("LLMOPS_CONFIG_FILE")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise SettingsError(f"LLMOPS_CONFIG_FILE={explicit} does not exist")
+        return path
+    return CONFIG_DIR / f"{current_target()}.yaml"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment and the target's config file, with clear errors."""
+    target = current_target()
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings (config file {config_file()}): {problems}") from None
+    declared = _declared_target(config_file())
+    if declared is not None and declared != target:
+        raise SettingsError(f"config file {config_file()} says target={declared!r} but LLMOPS_TARGET={target!r}")
+    return settings
+
+
+def _declared_target(path: Path) -> str | None:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"config file {path} is not valid YAML: {exc}") from None
+    return data.get("target") if isinstance(data, dict) else None
+
+
+@functools.lru_cache(maxsize=1)
+def _cached(key: tuple[tuple[str, str], ...]) -> Settings:
+    return load_settings()
+
+
+def get_settings() -> Settings:
+    """Settings for this process, re-read when any ``LLMOPS_*`` variable changes."""
+    key = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("LLMOPS_")))
+    return _cached(key)

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Create or refresh the virtual environment from the pinned lock. Idempotent: a no-op when the lock
+# has not changed since the last successful install (its hash is kept in the venv).
+set -euo pipefail
+python="$1"; venv="$2"; lock="$3"
+stamp="$venv/.llmops-lock.sha256"
+want=$(sha256sum "$lock" | cut -d' ' -f1)
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then exit 0; fi
+start=$(date +%s)
+if [[ ! -x "$venv/bin/python" ]]; then
+  echo "creating $venv with $("$python" --version)"
+  "$python" -m venv "$venv"
+fi
+# pip's notes about unusable extra index locations are noise; real errors still show.
+quiet() { "$@" 2> >(grep -v -e "is ignored: it is neither a file nor a directory" >&2); }
+quiet "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24" </dev/null
+echo "installing the pinned lock $lock into $venv (first time: a few minutes)"
+quiet "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$lock" </dev/null
+"$venv/bin/python" -m pip check
+echo "$want" > "$stamp"
+echo "environment ready in $(( $(date +%s) - start )) s"

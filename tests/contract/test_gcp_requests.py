@@ -1,0 +1,272 @@
+"""Contract tests of the gcp target at the hook/client boundary: the exact requests the steps send.
+
+No cloud account is used: the provider hooks' client-facing methods are replaced by mocks and the
+tests assert what they were called with (machine spec, accelerator, container args, job config...).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from llmops_factory.settings import SettingsError, get_settings
+
+RUN_ID = "scheduled__2026-01-03T00:00:00+00:00"
+
+
+def _context(task, dag_id="llmops_finetune"):
+    ti = mock.MagicMock(try_number=1, task_id=task.task_id, map_index=-1)
+    return {"run_id": RUN_ID, "dag": SimpleNamespace(dag_id=dag_id), "task": task, "ti": ti,
+            "ds": "2026-01-03"}
+
+
+def _training_step(**overrides):
+    from llmops_plugins.steps import RunTrainingJob
+
+    kwargs = dict(
+        task_id="train_model",
+        model_version="support-assistant-20260103-ab12cd34-t0",
+        train_data="datasets/snap-0123456789ab/train",
+        eval_data="datasets/snap-0123456789ab/eval",
+        base_model="gs://acme-models/llama-3.2-1b",
+        prompt_ref="support_assistant@1.0.0",
+        hparams={"lora_r": 16, "learning_rate": 0.0002, "target_modules": ["q_proj", "v_proj"]},
+        config="a100",
+    )
+    kwargs.update(overrides)
+    return RunTrainingJob(**kwargs)
+
+
+class TestVertexTrainingJob:
+    def test_submits_the_custom_container_job(self, gcp_env):
+        from airflow.providers.google.cloud.hooks.vertex_ai.custom_job import CustomJobHook
+
+        step = _training_step()
+        job = mock.MagicMock()
+        job.name = "projects/acme-llmops/locations/europe-west4/trainingPipelines/123"
+        with mock.patch.object(CustomJobHook, "submit_custom_container_training_job", return_value=job) as submit, \
+                mock.patch("airflow.providers.google.cloud.operators.vertex_ai.custom_job.VertexAITrainingLink"):
+            with pytest.raises(TaskDeferred) as deferred:
+                step.execute(_context(step))
+        kw = submit.call_args.kwargs
+        assert kw["project_id"] == "acme-llmops" and kw["region"] == "europe-west4"
+        assert kw["container_uri"] == gcp_env["LLMOPS_GCP__TRAINING__CONTAINER_URI"]
+        assert kw["command"] == ["python", "-m", "llmops_trainer"]
+        assert kw["machine_type"] == "a2-highgpu-1g"
+        assert kw["accelerator_type"] == "NVIDIA_TESLA_A100" and kw["accelerator_count"] == 1
+        assert kw["replica_count"] == 1
+        assert kw["base_output_dir"] == "gs://acme-llmops-data/models/support-assistant-20260103-ab12cd34-t0/"
+        assert kw["staging_bucket"] == "gs://acme-llmops-staging"
+        assert kw["service_account"] == gcp_env["LLMOPS_GCP__SERVICE_ACCOUNT"]
+        args = kw["args"]
+        assert args[:3] == ["train", "--config", "trainer/configs/a100.yaml"]
+        pairs = dict(zip(args[1::2], args[2::2]))
+        assert pairs["--train_data"] == "gs://acme-llmops-data/datasets/snap-0123456789ab/train"
+        assert pairs["--base_model"] == "gs://acme-models/llama-3.2-1b"
+        assert pairs["--output_dir"] == "gs://acme-llmops-data/models/support-assistant-20260103-ab12cd34-t0/"
+        assert pairs["--lora_r"] == "16" and pairs["--target_modules"] == "q_proj,v_proj"
+        assert kw["labels"]["dag_id"] == "llmops_finetune" and kw["labels"]["app"] == "llmops-factory"
+        assert all(len(v) <= 63 and v == v.lower() for v in kw["labels"].values())
+        assert kw["model_serving_container_image_uri"] is None, "training must not upload a model itself"
+        assert kw["environment_variables"]["LLMOPS_TRACKING"] == "vertex"
+        # the deferral is re-routed through the step so it can resume the provider operator
+        assert deferred.value.method_name == "resume_inner"
+        assert deferred.value.kwargs["llmops_inner_method"] == "execute_complete"
+
+    def test_form_overrides_machine_and_accelerator(self, gcp_env):
+        from airflow.providers.google.cloud.hooks.vertex_ai.custom_job import CustomJobHook
+
+        step = _training_step(machine={"machine_type": "g2-standard-8", "accelerator_type": "NVIDIA_L4",
+                                       "accelerator_count": 1})
+        with mock.patch.object(CustomJobHook, "submit_custom_container_training_job") as submit, \
+                mock.patch("airflow.providers.google.cloud.operators.vertex_ai.custom_job.VertexAITrainingLink"):
+            with pytest.raises(TaskDeferred):
+                step.execute(_context(step))
+        kw = submit.call_args.kwargs
+        assert (kw["machine_type"], kw["accelerator_type"]) == ("g2-standard-8", "NVIDIA_L4")
+
+    def test_missing_setting_fails_at_task_start_naming_it(self, gcp_env, monkeypatch):
+        monkeypatch.delenv("LLMOPS_GCP__TRAINING__CONTAINER_URI")
+        step = _training_step()
+        with pytest.raises(SettingsError, match=r"gcp.training.container_uri.*LLMOPS_GCP__TRAINING__CONTAINER_URI"):
+            step.execute(_context(step))
+
+    def test_on_kill_cancels_the_running_job(self, gcp_env):
+        step = _training_step()
+        step._inner = mock.MagicMock()
+        step.on_kill()
+        step._inner.on_kill.assert_called_once()
+
+
+class TestDataflowPipeline:
+    def test_dataflow_runner_options(self, gcp_env):
+        from airflow.providers.google.cloud.operators.dataflow import DataflowConfiguration
+
+        from llmops_plugins import gcp_impl
+        from llmops_plugins.steps import RunBeamPipeline
+
+        step = RunBeamPipeline(task_id="prepare_dataset", pipeline="data_prep",
+                               job_name="llmops-data-prep-20260103",
+                               pipeline_options={"ds": "2026-01-03", "prompt": "support_assistant@1.0.0"})
+        inner = gcp_impl.beam_pipeline_operator(step, _context(step, "llmops_data_prep"), get_settings())
+        assert inner.runner == "DataflowRunner" and inner.deferrable
+        assert inner.py_file == "/home/airflow/gcs/data/beam_jobs/data_prep.py"
+        opts = inner.pipeline_options
+        assert opts["storage_root"] == "gs://acme-llmops-data"
+        assert opts["ds"] == "2026-01-03" and opts["prompt"] == "support_assistant@1.0.0"
+        assert opts["temp_location"] == "gs://acme-llmops-staging/dataflow/tmp"
+        assert opts["setup_file"] == "/home/airflow/gcs/data/beam_jobs/setup.py"
+        assert opts["max_num_workers"] == 10 and opts["machine_type"] == "n2-standard-4"
+        assert opts["service_account_email"] == gcp_env["LLMOPS_GCP__SERVICE_ACCOUNT"]
+        assert opts["labels"]["dag_id"] == "llmops_data_prep"
+        cfg = inner.dataflow_config
+        assert isinstance(cfg, DataflowConfiguration)
+        assert (cfg.job_name, cfg.project_id, cfg.location) == ("llmops-data-prep-20260103", "acme-llmops",
+                                                                 "europe-west4")
+        assert cfg.wait_until_finished is True
+
+    def test_dataflow_job_is_started_with_those_options(self, gcp_env):
+        from airflow.providers.apache.beam.hooks.beam import BeamHook
+        from airflow.providers.google.cloud.hooks.dataflow import DataflowHook
+
+        from llmops_plugins.steps import RunBeamPipeline
+
+        step = RunBeamPipeline(task_id="prepare_dataset", pipeline="data_prep", job_name="llmops-data-prep-20260103",
+                               pipeline_options={"ds": "2026-01-03"})
+        with mock.patch.object(BeamHook, "start_python_pipeline") as start, \
+                mock.patch.object(DataflowHook, "wait_for_done"), \
+                mock.patch.object(DataflowHook, "is_job_dataflow_running", return_value=False), \
+                mock.patch("airflow.providers.apache.beam.operators.beam.DataflowJobLink"), \
+                mock.patch("airflow.providers.apache.beam.operators.beam.GCSHook"):
+            try:
+                step.execute(_context(step, "llmops_data_prep"))
+            except TaskDeferred:
+                pass
+        variables = start.call_args.kwargs["variables"]
+        assert variables["project"] == "acme-llmops" and variables["region"] == "europe-west4"
+        assert variables["job_name"].startswith("llmops-data-prep-20260103")
+        assert variables["storage_root"] == "gs://acme-llmops-data"
+        assert start.call_args.kwargs["py_file"].endswith("beam_jobs/data_prep.py")
+
+
+class TestBigQueryLoad:
+    def test_load_replaces_exactly_one_partition(self, gcp_env):
+        from llmops_plugins.gcp_impl import load_job_configuration
+
+        cfg = load_job_configuration(get_settings(), "instruction_examples", "2026-01-03",
+                                     ["gs://acme-llmops-data/datasets/daily-2026-01-03/train/part-0.jsonl"])
+        load = cfg["load"]
+        assert load["destinationTable"] == {"projectId": "acme-llmops", "datasetId": "llmops",
+                                            "tableId": "instruction_examples$20260103"}
+        assert load["writeDisposition"] == "WRITE_TRUNCATE"
+        assert load["sourceFormat"] == "NEWLINE_DELIMITED_JSON"
+        assert load["timePartitioning"] == {"type": "DAY", "field": "source_date"}
+        assert load["clustering"] == {"fields": ["source", "split"]}
+        assert load["maxBadRecords"] == 0
+        names = [f["name"] for f in load["schema"]["fields"]]
+        assert names[:3] == ["example_id", "dataset_version", "source"]
+
+    def test_step_lists_objects_and_inserts_the_job(self, gcp_env):
+        from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+        from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+        from llmops_plugins.steps import LoadWarehousePartition
+
+        step = LoadWarehousePartition(task_id="load_examples", table="instruction_examples",
+                                      partition_date="2026-01-03",
+                                      sources=["datasets/daily-2026-01-03/train/*.jsonl"])
+        objects = ["datasets/daily-2026-01-03/train/part-00000-of-00002.jsonl",
+                   "datasets/daily-2026-01-03/train/part-00001-of-00002.jsonl"]
+        with mock.patch.object(GCSHook, "list", return_value=objects) as lst, \
+                mock.patch.object(BigQueryHook, "insert_job") as insert:
+            result = step.execute(_context(step, "llmops_data_prep"))
+        lst.assert_called_once_with("acme-llmops-data", match_glob="datasets/daily-2026-01-03/train/*.jsonl")
+        cfg = insert.call_args.kwargs["configuration"]
+        assert cfg["load"]["sourceUris"] == [f"gs://acme-llmops-data/{o}" for o in objects]
+        assert insert.call_args.kwargs["job_id"].startswith("llmops_load_instruction_examples_20260103_")
+        assert result["files"] == 2
+
+    def test_no_files_empties_the_partition(self, gcp_env):
+        from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+        from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+        from llmops_plugins.steps import LoadWarehousePartition
+
+        step = LoadWarehousePartition(task_id="load_dead_letters", table="dead_letter_records",
+                                      partition_date="2026-01-03", sources=["datasets/daily-2026-01-03/dead_letter/*"])
+        with mock.patch.object(GCSHook, "list", return_value=[]), \
+                mock.patch.object(BigQueryHook, "insert_job") as insert:
+            step.execute(_context(step, "llmops_data_prep"))
+        query = insert.call_args.kwargs["configuration"]["query"]
+        assert query["query"].startswith("DELETE FROM `acme-llmops.llmops.dead_letter_records`")
+        assert query["queryParameters"][0]["parameterValue"]["value"] == "2026-01-03"
+
+
+class TestRawPartitionSensor:
+    def test_deferrable_glob_sensor(self, gcp_env):
+        from llmops_plugins import gcp_impl
+        from llmops_plugins.steps import WaitForRawPartition
+
+        step = WaitForRawPartition(task_id="wait_for_raw_partition", ds="2026-01-03", timeout=600, poke_interval=60)
+        inner = gcp_impl.raw_partition_sensor(step, _context(step, "llmops_data_prep"), get_settings())
+        assert (inner.bucket, inner.object) == ("acme-llmops-data", "raw/*/dt=2026-01-03/*")
+        assert inner.use_glob and inner.deferrable
+
+
+class TestModelRegistryUpload:
+    def _step(self):
+        from llmops_plugins.steps import RegisterModelVersion
+
+        return RegisterModelVersion(
+            task_id="register_candidate",
+            model_version="support-assistant-20260103-ab12cd34-t0",
+            run_info={"model_version": "support-assistant-20260103-ab12cd34-t0", "metrics": {"eval_loss": 1.23}},
+            idempotency_key=f"llmops_finetune:{RUN_ID}",
+        )
+
+    def test_first_version_uploads_with_alias_candidate(self, gcp_env):
+        from airflow.providers.google.cloud.hooks.vertex_ai.model_service import ModelServiceHook
+
+        step = self._step()
+        op = mock.MagicMock()
+        op.result.return_value = SimpleNamespace(model="projects/1/locations/europe-west4/models/9",
+                                                 model_version_id="1")
+        with mock.patch.object(ModelServiceHook, "list_models", return_value=[]), \
+                mock.patch.object(ModelServiceHook, "upload_model", return_value=op) as upload:
+            result = step.execute(_context(step))
+        kw = upload.call_args.kwargs
+        assert kw["parent_model"] is None and kw["project_id"] == "acme-llmops"
+        body = kw["model"]
+        assert body["display_name"] == "support-assistant"
+        assert body["version_aliases"] == ["candidate"]
+        assert body["artifact_uri"] == "gs://acme-llmops-data/models/support-assistant-20260103-ab12cd34-t0/merged/"
+        assert body["container_spec"]["predict_route"] == "/v1/predict"
+        assert body["container_spec"]["health_route"] == "/v1/health"
+        assert result["version"] == "1"
+
+    def test_next_version_has_parent_model_and_rerun_is_idempotent(self, gcp_env):
+        from airflow.providers.google.cloud.hooks.vertex_ai.model_service import ModelServiceHook
+
+        from llmops_plugins.gcp_impl import model_upload_request
+
+        step = self._step()
+        parent = SimpleNamespace(name="projects/1/locations/europe-west4/models/9")
+        other = SimpleNamespace(version_id="3", labels={"idempotency_key": "something-else"})
+        op = mock.MagicMock()
+        op.result.return_value = SimpleNamespace(model=parent.name, model_version_id="4")
+        with mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]), \
+                mock.patch.object(ModelServiceHook, "list_model_versions", return_value=[other]), \
+                mock.patch.object(ModelServiceHook, "upload_model", return_value=op) as upload:
+            assert step.execute(_context(step))["version"] == "4"
+        assert upload.call_args.kwargs["parent_model"] == parent.name
+
+        key = model_upload_request(get_settings(), "x", step.idempotency_key, "candidate", {})["labels"]["idempotency_key"]
+        done = SimpleNamespace(version_id="4", labels={"idempotency_key": key})
+        with mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]), \
+                mock.patch.object(ModelServiceHook, "list_model_versions", return_value=[other, done]), \
+                mock.patch.object(ModelServiceHook, "upload_model") as upload:
+            assert step.execute(_context(step))["version"] == "4"
+        upload.assert_not_called()
