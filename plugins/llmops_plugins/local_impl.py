@@ -127,12 +127,17 @@ def run_training_job(op: Any, context: Any, settings: Settings) -> dict[str, Any
             "AIP_CHECKPOINT_DIR": str(out_dir / "checkpoints"),
             "AIP_TENSORBOARD_LOG_DIR": str(out_dir / "logs"),
             "MLFLOW_TRACKING_URI": settings.local.mlflow_tracking_uri,
-            "LLMOPS_TRACKING": "mlflow",
-            "LLMOPS_MACHINE_TYPE": "local-cpu",
-            "LLMOPS_ACCELERATOR_TYPE": "NONE",
         }
     )
-    cmd = [sys.executable, "-m", "llmops_trainer", *op.trainer_args(root)]
+    extra = [
+        "--tracking", "mlflow",
+        "--tracking_uri", settings.local.mlflow_tracking_uri,
+        "--experiment_name", settings.use_case,
+        "--machine_type", "local-cpu",
+        "--accelerator_type", "NONE",
+        "--accelerator_count", "0",
+    ]
+    cmd = [sys.executable, "-m", "llmops_trainer", *op.trainer_args(root, extra)]
     op.log.info("Running %s", " ".join(cmd))
     tail: deque[str] = deque(maxlen=40)
     proc = subprocess.Popen(

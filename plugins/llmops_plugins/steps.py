@@ -187,8 +187,9 @@ class RunTrainingJob(_TargetStepMixin, BaseOperator):
         self.config = config
         self.machine = machine or {}
 
-    def trainer_args(self, storage_root: str) -> list[str]:
-        """The trainer's command-line arguments: identical on both targets but for the storage root."""
+    def trainer_args(self, storage_root: str, extra: list[str] | None = None) -> list[str]:
+        """The trainer's command-line arguments: identical on both targets but for the storage root
+        and ``extra`` (tracking backend, machine spec for the cost)."""
         from llmops_factory import layout
 
         def uri(path: str) -> str:
@@ -205,10 +206,9 @@ class RunTrainingJob(_TargetStepMixin, BaseOperator):
             "--run_name", self.model_version,
         ]
         for key, value in sorted((self.hparams or {}).items()):
-            if isinstance(value, (list, tuple)):
-                value = ",".join(str(v) for v in value)
-            args += [f"--{key}", str(value)]
-        return args
+            values = value if isinstance(value, (list, tuple)) else [value]
+            args += [f"--{key}", *(str(v) for v in values)]
+        return args + list(extra or [])
 
     def execute(self, context: Any) -> Any:
         return self._run_target(context)

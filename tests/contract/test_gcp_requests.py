@@ -33,7 +33,7 @@ def _training_step(**overrides):
         eval_data="datasets/snap-0123456789ab/eval",
         base_model="gs://acme-models/llama-3.2-1b",
         prompt_ref="support_assistant@1.0.0",
-        hparams={"lora_r": 16, "learning_rate": 0.0002, "target_modules": ["q_proj", "v_proj"]},
+        hparams={"lora_r": 16, "learning_rate": 0.0002, "lora_target_modules": ["q_proj", "v_proj"]},
         config="a100",
     )
     kwargs.update(overrides)
@@ -67,11 +67,17 @@ class TestVertexTrainingJob:
         assert pairs["--train_data"] == "gs://acme-llmops-data/datasets/snap-0123456789ab/train"
         assert pairs["--base_model"] == "gs://acme-models/llama-3.2-1b"
         assert pairs["--output_dir"] == "gs://acme-llmops-data/models/support-assistant-20260103-ab12cd34-t0/"
-        assert pairs["--lora_r"] == "16" and pairs["--target_modules"] == "q_proj,v_proj"
+        assert pairs["--lora_r"] == "16"
+        i = args.index("--lora_target_modules")
+        assert args[i + 1:i + 3] == ["q_proj", "v_proj"]
+        tail = dict(zip(args[-12::2], args[-11::2]))
+        assert tail == {"--tracking": "vertex", "--experiment_name": "support-assistant",
+                        "--machine_type": "a2-highgpu-1g", "--accelerator_type": "NVIDIA_TESLA_A100",
+                        "--accelerator_count": "1", "--replica_count": "1"}
         assert kw["labels"]["dag_id"] == "llmops_finetune" and kw["labels"]["app"] == "llmops-factory"
         assert all(len(v) <= 63 and v == v.lower() for v in kw["labels"].values())
         assert kw["model_serving_container_image_uri"] is None, "training must not upload a model itself"
-        assert kw["environment_variables"]["LLMOPS_TRACKING"] == "vertex"
+        assert kw["environment_variables"]["LLMOPS_TARGET"] == "gcp"
         # the deferral is re-routed through the step so it can resume the provider operator
         assert deferred.value.method_name == "resume_inner"
         assert deferred.value.kwargs["llmops_inner_method"] == "execute_complete"
