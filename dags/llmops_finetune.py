@@ -15,12 +15,14 @@
 5. `train_model` (mapped, one per trial) — the trainer container: a Vertex AI custom container job
    (A100 by default, deferrable) on gcp, the same entrypoint as a process locally. Checkpoints go to
    `models/<model_version>/checkpoints/`; a retried task resumes from the newest one.
-6. `select_best` — the trial with the lowest held-out loss becomes the candidate; all stay tracked
+6. `cleanup_training_jobs` — teardown: cancels any training job of this run still running (a Vertex
+   AI training pipeline labelled with the run, or a local trainer process), whatever happened upstream.
+7. `select_best` — the trial with the lowest held-out loss becomes the candidate; all stay tracked
    (MLflow locally, Vertex AI Experiments on gcp) for comparison.
-7. `register_candidate` — registers it as a new version of the use case's model with alias
+8. `register_candidate` — registers it as a new version of the use case's model with alias
    `candidate` (MLflow registry / Vertex AI Model Registry); a re-run of the same DAG run returns the
    version it already made.
-8. `publish_candidate` — emits the `llmops_candidate_model` asset event (evaluation starts from it).
+9. `publish_candidate` — emits the `llmops_candidate_model` asset event (evaluation starts from it).
 
 **Failures and what to do.**
 - `assemble_snapshot` *empty or missing partitions*: the message names the dates; run (or backfill)
@@ -29,7 +31,8 @@
 - `train_model` failed: the log tail names the cause. Bad arguments (e.g. LoRA target modules that do
   not exist) fail before any training. Out of memory on gcp: lower `per_device_batch_size` or pick a
   bigger machine in the form. Clear the mapped task to retry: it resumes from its last checkpoint.
-  Killing the task (mark failed / timeout) cancels the Vertex AI job.
+  Killing the task (mark failed / timeout) cancels the Vertex AI job: the provider operator's `on_kill`
+  while it runs, `cleanup_training_jobs` while it is deferred.
 - `register_candidate` failed: safe to clear; it is idempotent.
 
 **Re-runs.** Outputs are keyed by the DAG run (`models/<model_version>/`, where `model_version` is
@@ -43,7 +46,7 @@ from airflow.sdk import Param, dag, task
 from llmops_plugins.assets import CANDIDATE_MODEL, INSTRUCTION_DATASET
 from llmops_plugins.defaults import DEFAULT_ARGS, START_DATE, tags
 from llmops_plugins.prompt_params import prompt_param
-from llmops_plugins.steps import RegisterModelVersion, RunTrainingJob
+from llmops_plugins.steps import CancelTrainingJobs, RegisterModelVersion, RunTrainingJob
 
 
 @dag(
@@ -117,6 +120,8 @@ def llmops_finetune():
     trials = plan_training(resolve_prompt(), assemble_snapshot(), prepare_base_model())
 
     trained = RunTrainingJob.partial(task_id="train_model", max_active_tis_per_dagrun=2).expand_kwargs(trials)
+    cleanup = CancelTrainingJobs(task_id="cleanup_training_jobs")
+    trained >> cleanup.as_teardown(setups=trials.operator)
 
     @task
     def select_best(results: list[dict]) -> dict:

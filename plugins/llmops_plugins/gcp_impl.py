@@ -16,6 +16,10 @@ from llmops_factory import layout
 from llmops_factory.settings import Settings
 
 
+def run_id_hash(run_id: str) -> str:
+    return hashlib.sha1(run_id.encode()).hexdigest()[:12]
+
+
 def labels_for(context: Any, settings: Settings, **extra: str) -> dict[str, str]:
     """Resource labels for cost attribution: lowercase, ``[a-z0-9_-]``, at most 63 characters."""
 
@@ -28,7 +32,7 @@ def labels_for(context: Any, settings: Settings, **extra: str) -> dict[str, str]
         "environment": settings.environment,
         "dag_id": context["dag"].dag_id,
         "task_id": context["task"].task_id,
-        "run_id_hash": hashlib.sha1(run_id.encode()).hexdigest()[:12],
+        "run_id_hash": run_id_hash(run_id),
         **extra,
     }
     return {clean(k): clean(v) for k, v in base.items()}
@@ -303,3 +307,28 @@ def register_model_version(op: Any, context: Any, settings: Settings) -> dict[st
     result = operation.result()
     return {"model_name": result.model, "version": result.model_version_id, "alias": op.alias,
             "uri": body["artifact_uri"], "model_version": model_version}
+
+
+# -- cancel_training_jobs -------------------------------------------------------------------------
+_FINAL_STATES = {"PIPELINE_STATE_SUCCEEDED", "PIPELINE_STATE_FAILED", "PIPELINE_STATE_CANCELLED"}
+
+
+def cancel_training_jobs(op: Any, context: Any, settings: Settings) -> list[str]:
+    from airflow.providers.google.cloud.hooks.vertex_ai.custom_job import CustomJobHook
+
+    project = settings.require("gcp.project_id")
+    hook = CustomJobHook(gcp_conn_id=settings.gcp.gcp_conn_id)
+    label = run_id_hash(op.run_id)
+    cancelled = []
+    for pipeline in hook.list_training_pipelines(
+        project_id=project, region=settings.gcp.region,
+        filter=f'labels.app="llmops-factory" AND labels.run_id_hash="{label}"',
+    ):
+        state = getattr(pipeline.state, "name", str(pipeline.state))
+        if state in _FINAL_STATES:
+            continue
+        pipeline_id = pipeline.name.rsplit("/", 1)[-1]
+        op.log.warning("cancelling training pipeline %s (state %s) of run %s", pipeline.name, state, op.run_id)
+        hook.cancel_training_pipeline(project_id=project, region=settings.gcp.region, training_pipeline=pipeline_id)
+        cancelled.append(pipeline.name)
+    return cancelled

@@ -145,15 +145,41 @@ def run_training_job(op: Any, context: Any, settings: Settings) -> dict[str, Any
         start_new_session=True,
     )
     op._process = proc
+    pid_file = out_dir / "trainer.pid"
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(json.dumps({"pid": proc.pid, "run_id": context["run_id"]}))
     assert proc.stdout is not None
     for line in proc.stdout:
         tail.append(line.rstrip())
         op.log.info("%s", line.rstrip())
     code = proc.wait()
     op._process = None
+    pid_file.unlink(missing_ok=True)
     if code != 0:
         raise RuntimeError(f"trainer exited with code {code}; last lines:\n" + "\n".join(tail))
     return op.finish(context, None)
+
+
+# -- cancel_training_jobs -------------------------------------------------------------------------
+def cancel_training_jobs(op: Any, context: Any, settings: Settings) -> list[str]:
+    import signal
+
+    killed = []
+    for pid_file in sorted(settings.local.storage_root.glob("models/*/trainer.pid")):
+        try:
+            info = json.loads(pid_file.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if info.get("run_id") != op.run_id:
+            continue
+        try:
+            os.killpg(int(info["pid"]), signal.SIGTERM)
+            killed.append(pid_file.parent.name)
+            op.log.warning("terminated trainer process %s of %s", info["pid"], pid_file.parent.name)
+        except ProcessLookupError:
+            pass
+        pid_file.unlink(missing_ok=True)
+    return killed
 
 
 # -- register_model_version -----------------------------------------------------------------------

@@ -95,7 +95,18 @@ def _api_token(client: Any, base_url: str) -> str:
         credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
         credentials.refresh(Request())
         return credentials.token
-    response = client.get(f"{base_url}/auth/token")
+    from airflow.configuration import conf
+
+    if conf.getboolean("core", "simple_auth_manager_all_admins", fallback=False):
+        response = client.get(f"{base_url}/auth/token")
+    else:  # the simple auth manager's first user, from its (generated) password file
+        import json
+        from pathlib import Path
+
+        default = Path(conf.get("core", "airflow_home", fallback=".")) / "simple_auth_manager_passwords.json.generated"
+        path = Path(conf.get("core", "simple_auth_manager_passwords_file", fallback="") or default)
+        username, password = next(iter(json.loads(path.read_text()).items()))
+        response = client.post(f"{base_url}/auth/token", json={"username": username, "password": password})
     response.raise_for_status()
     return response.json()["access_token"]
 

@@ -252,3 +252,23 @@ class RegisterModelVersion(_TargetStepMixin, BaseOperator):
 
     def execute(self, context: Any) -> Any:
         return self._run_target(context)
+
+
+class CancelTrainingJobs(_TargetStepMixin, BaseOperator):
+    """Teardown: cancel every training job of this DAG run that is still running.
+
+    gcp: Vertex AI training pipelines labelled with this run's ``run_id_hash`` in a non-final state are
+    cancelled; local: trainer processes of this run (pid files under ``models/<model_version>/``) that
+    are still alive are terminated. Runs whatever happened upstream (a teardown task), so a failed,
+    timed-out or killed training task never leaves a job burning accelerators.
+    """
+
+    step_name = "cancel_training_jobs"
+    template_fields: Sequence[str] = ("run_id",)
+
+    def __init__(self, *, run_id: str = "{{ run_id }}", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.run_id = run_id
+
+    def execute(self, context: Any) -> Any:
+        return self._run_target(context)

@@ -53,6 +53,10 @@ STEPS: dict[str, dict[str, Impl]] = {
         "local": Impl("run", f"{_LOCAL}:run_training_job"),
         "gcp": Impl("delegate", f"{_GCP}:training_job_operator"),
     },
+    "cancel_training_jobs": {
+        "local": Impl("run", f"{_LOCAL}:cancel_training_jobs"),
+        "gcp": Impl("run", f"{_GCP}:cancel_training_jobs"),
+    },
     "register_model_version": {
         "local": Impl("run", f"{_LOCAL}:register_model_version"),
         "gcp": Impl("run", f"{_GCP}:register_model_version"),

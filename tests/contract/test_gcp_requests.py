@@ -276,3 +276,33 @@ class TestModelRegistryUpload:
                 mock.patch.object(ModelServiceHook, "upload_model") as upload:
             assert step.execute(_context(step))["version"] == "4"
         upload.assert_not_called()
+
+
+class TestCleanupTeardown:
+    def test_cancels_only_running_pipelines_of_this_run(self, gcp_env):
+        from airflow.providers.google.cloud.hooks.vertex_ai.custom_job import CustomJobHook
+
+        from llmops_plugins.gcp_impl import run_id_hash
+        from llmops_plugins.steps import CancelTrainingJobs
+
+        step = CancelTrainingJobs(task_id="cleanup_training_jobs", run_id=RUN_ID)
+        running = SimpleNamespace(name="projects/1/locations/europe-west4/trainingPipelines/11",
+                                  state=SimpleNamespace(name="PIPELINE_STATE_RUNNING"))
+        done = SimpleNamespace(name="projects/1/locations/europe-west4/trainingPipelines/12",
+                               state=SimpleNamespace(name="PIPELINE_STATE_SUCCEEDED"))
+        with mock.patch.object(CustomJobHook, "list_training_pipelines", return_value=[running, done]) as lst, \
+                mock.patch.object(CustomJobHook, "cancel_training_pipeline") as cancel:
+            result = step.execute(_context(step))
+        assert f'labels.run_id_hash="{run_id_hash(RUN_ID)}"' in lst.call_args.kwargs["filter"]
+        cancel.assert_called_once_with(project_id="acme-llmops", region="europe-west4", training_pipeline="11")
+        assert result == [running.name]
+
+    def test_teardown_is_wired_in_the_finetune_dag(self):
+        from airflow.dag_processing.dagbag import DagBag
+
+        from tests.dags.helpers import REPO
+
+        dag = DagBag(dag_folder=str(REPO / "dags" / "llmops_finetune.py")).dags["llmops_finetune"]
+        cleanup = dag.get_task("cleanup_training_jobs")
+        assert cleanup.is_teardown
+        assert "train_model" in cleanup.upstream_task_ids
