@@ -190,16 +190,19 @@ def register_model_version(op: Any, context: Any, settings: Settings) -> dict[st
     info = op.run_info
     model_version = info["model_version"]
     source = layout.join(settings.storage_root, layout.model_merged(model_version))
+    lineage = info.get("lineage") or {}
     version = registry.register_version(
         model_name=settings.use_case,
         source_uri=source,
-        run_id=model_version,
+        run_id=info.get("tracking_run_id"),
         idempotency_key=op.idempotency_key,
         tags={
             "model_version": model_version,
             "dag_id": context["dag"].dag_id,
-            "run_id": context["run_id"],
+            "dag_run_id": context["run_id"],
             "eval_loss": json.dumps(info.get("metrics", {}).get("eval_loss")),
+            "base_eval_loss": json.dumps(info.get("metrics", {}).get("base_eval_loss")),
+            **{f"lineage.{k}": json.dumps(v, sort_keys=True, default=str)[:5000] for k, v in lineage.items()},
         },
         alias=op.alias,
     )

@@ -218,11 +218,22 @@ class RunTrainingJob(_TargetStepMixin, BaseOperator):
 
         from llmops_factory import layout
 
-        path = storage_root() / layout.model(self.model_version) / "metrics.json"
         import json
 
-        metrics = json.loads(path.read_text())
-        return {"model_version": self.model_version, "hparams": self.hparams, "metrics": metrics}
+        folder = storage_root() / layout.model(self.model_version)
+        metrics = json.loads((folder / "metrics.json").read_text())
+        card = json.loads((folder / "model_card.json").read_text())
+        return {
+            "model_version": self.model_version,
+            "hparams": self.hparams,
+            "metrics": metrics,
+            "tracking_run_id": (card.get("tracking") or {}).get("run_id"),
+            "lineage": {
+                "base_model": card.get("base_model"),
+                "dataset": {k: v for k, v in (card.get("dataset") or {}).items() if k != "manifest"},
+                "prompt": card.get("prompt"),
+            },
+        }
 
 
 class RegisterModelVersion(_TargetStepMixin, BaseOperator):

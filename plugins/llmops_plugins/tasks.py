@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import logging
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -123,6 +124,10 @@ def assemble_snapshot(params: Mapping[str, Any], context: Mapping[str, Any]) -> 
 
 
 BASE_MODEL_NAME = "llmops-tiny-llama"
+BASE_CORPUS_START = "2025-12-01"
+BASE_CORPUS_DAYS = 7
+# Extra build-base flags (e.g. a smaller model in tests): LLMOPS_BASE_MODEL_ARGS="--steps 20 --hidden_size 64"
+BASE_MODEL_ARGS = os.environ.get("LLMOPS_BASE_MODEL_ARGS", "").split()
 
 
 def prepare_base_model(base_model: str | None) -> str:
@@ -146,16 +151,21 @@ def prepare_base_model(base_model: str | None) -> str:
     from llmops_plugins.local_impl import process_env
 
     out = settings.local.storage_root / layout.base_model(BASE_MODEL_NAME)
-    corpus = settings.local.storage_root / "corpus" / "base"
+    # A fixed pre-training corpus (help-centre articles and policies of a reference week, no injected
+    # defects), independent of which daily partitions exist, so the base model's build key is stable.
+    corpus = settings.local.storage_root / (layout.base_model(BASE_MODEL_NAME).rstrip("/") + "-corpus")
     proc = subprocess.run(
-        [sys.executable, "-m", "llmops_factory.datagen", "corpus", "--out", str(corpus)],
+        [sys.executable, "-m", "llmops_factory.datagen", "generate", "--root", str(corpus),
+         "--ds", BASE_CORPUS_START, "--days", str(BASE_CORPUS_DAYS), "--no-defects", "--seed", "0",
+         "--sources", "help_center,policies"],
         env=process_env(), capture_output=True, text=True,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"writing the base-model corpus failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
     proc = subprocess.run(
-        [sys.executable, "-m", "llmops_trainer", "build-base", "--corpus", str(corpus), "--output", str(out),
-         "--name", BASE_MODEL_NAME],
+        [sys.executable, "-m", "llmops_trainer", "build-base",
+         "--corpus", str(corpus / "raw" / "help_center"), str(corpus / "raw" / "policies"),
+         "--output", str(out), "--name", BASE_MODEL_NAME, *BASE_MODEL_ARGS],
         env=process_env(), capture_output=True, text=True,
     )
     log.info("%s", proc.stdout[-4000:])
