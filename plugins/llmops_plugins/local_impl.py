@@ -91,7 +91,7 @@ class DuckDBWarehouse:
             clause = " AND ".join(f'"{k}" = ?' for k in where) or "TRUE"
             cols = ", ".join(f'"{c}"' for c in columns)
             cur = conn.execute(f'SELECT {cols} FROM "{table}" WHERE {clause}', list(where.values()))
-            return [dict(zip(columns, r)) for r in cur.fetchall()]
+            return [dict(zip(columns, r, strict=False)) for r in cur.fetchall()]
 
     def replace_rows(self, table: str, key: dict[str, Any], rows: list[dict[str, Any]]) -> int:
         from llmops_factory.warehouse import duck

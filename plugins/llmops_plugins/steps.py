@@ -214,11 +214,10 @@ class RunTrainingJob(_TargetStepMixin, BaseOperator):
         return self._run_target(context)
 
     def finish(self, context: Any, result: Any) -> Any:
-        from llmops_plugins.targets import storage_root
+        import json
 
         from llmops_factory import layout
-
-        import json
+        from llmops_plugins.targets import storage_root
 
         folder = storage_root() / layout.model(self.model_version)
         metrics = json.loads((folder / "metrics.json").read_text())

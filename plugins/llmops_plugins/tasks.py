@@ -35,7 +35,6 @@ def validate_daily_dataset(ds: str) -> dict[str, Any]:
     """
     from llmops_factory.dataprep.manifest import DataValidationError, load_manifest, validate_day
     from llmops_factory.dataprep.pii import scan_for_pii
-
     from llmops_plugins.targets import storage_root, warehouse
 
     settings = get_settings()
@@ -139,7 +138,7 @@ def prepare_base_model(base_model: str | None) -> str:
     from llmops_plugins.targets import storage_root
 
     settings = get_settings()
-    root = storage_root()
+    storage_root()
     explicit = (base_model or "").strip()
     if not explicit and settings.target == "gcp":
         explicit = settings.gcp.training.base_model

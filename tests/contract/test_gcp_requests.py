@@ -63,14 +63,14 @@ class TestVertexTrainingJob:
         assert kw["service_account"] == gcp_env["LLMOPS_GCP__SERVICE_ACCOUNT"]
         args = kw["args"]
         assert args[:3] == ["train", "--config", "trainer/configs/a100.yaml"]
-        pairs = dict(zip(args[1::2], args[2::2]))
+        pairs = dict(zip(args[1::2], args[2::2], strict=False))
         assert pairs["--train_data"] == "gs://acme-llmops-data/datasets/snap-0123456789ab/train"
         assert pairs["--base_model"] == "gs://acme-models/llama-3.2-1b"
         assert pairs["--output_dir"] == "gs://acme-llmops-data/models/support-assistant-20260103-ab12cd34-t0/"
         assert pairs["--lora_r"] == "16"
         i = args.index("--lora_target_modules")
         assert args[i + 1:i + 3] == ["q_proj", "v_proj"]
-        tail = dict(zip(args[-12::2], args[-11::2]))
+        tail = dict(zip(args[-12::2], args[-11::2], strict=False))
         assert tail == {"--tracking": "vertex", "--experiment_name": "support-assistant",
                         "--machine_type": "a2-highgpu-1g", "--accelerator_type": "NVIDIA_TESLA_A100",
                         "--accelerator_count": "1", "--replica_count": "1"}

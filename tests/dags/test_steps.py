@@ -74,7 +74,6 @@ def test_local_sensor_pokes_the_raw_partition(local_home):
 
 def test_local_load_replaces_the_partition(local_home):
     from llmops_factory.warehouse import duck
-
     from llmops_plugins.steps import LoadWarehousePartition
 
     folder = local_home.storage_root / "datasets" / "daily-2026-01-03" / "dead_letter"
