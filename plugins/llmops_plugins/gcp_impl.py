@@ -67,6 +67,7 @@ def beam_pipeline_operator(op: Any, context: Any, settings: Settings):
     options: dict[str, Any] = {
         **op.pipeline_options,
         "storage_root": f"gs://{bucket}",
+        "prompt_root": f"gs://{bucket}",
         "temp_location": f"gs://{staging}/dataflow/tmp",
         "staging_location": f"gs://{staging}/dataflow/staging",
         "setup_file": f"{gcp.beam_jobs_dir}/setup.py",

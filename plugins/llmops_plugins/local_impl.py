@@ -56,6 +56,7 @@ def beam_pipeline_operator(op: Any, context: Any, settings: Settings):
     options = {
         **op.pipeline_options,
         "storage_root": str(settings.local.storage_root),
+        "prompt_root": settings.storage_root,
         "direct_num_workers": 1,
         "direct_running_mode": "in_memory",
     }

@@ -121,7 +121,7 @@ class TestDataflowPipeline:
         assert inner.runner == "DataflowRunner" and inner.deferrable
         assert inner.py_file == "/home/airflow/gcs/data/beam_jobs/data_prep.py"
         opts = inner.pipeline_options
-        assert opts["storage_root"] == "gs://acme-llmops-data"
+        assert opts["storage_root"] == opts["prompt_root"] == "gs://acme-llmops-data"
         assert opts["ds"] == "2026-01-03" and opts["prompt"] == "support_assistant@1.0.0"
         assert opts["temp_location"] == "gs://acme-llmops-staging/dataflow/tmp"
         assert opts["setup_file"] == "/home/airflow/gcs/data/beam_jobs/setup.py"
