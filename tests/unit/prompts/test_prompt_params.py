@@ -70,6 +70,7 @@ def test_resolve_for_run_returns_record_and_writes_the_note(prompts_dir, storage
         return httpx.Response(200, json={})
 
     monkeypatch.setattr(prompt_params, "_api_base_url", lambda: "http://airflow.test")
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
     real_write = prompt_params.write_run_note
     monkeypatch.setattr(
         prompt_params,
@@ -111,3 +112,20 @@ def test_unknown_alias_fails_the_task_clearly(prompts_dir, storage_root):
     publish_repo(storage_root, prompts_dir=prompts_dir)
     with pytest.raises(PromptError, match="alias support_assistant@production does not exist"):
         prompt_params.resolve_prompt_for_run("support_assistant@production", None, root=storage_root)
+
+
+def test_local_token_uses_the_simple_auth_manager_password_file(tmp_path, monkeypatch):
+    passwords = tmp_path / "passwords.json"
+    passwords.write_text(json.dumps({"admin": "s3cret"}))
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(passwords))
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(201, json={"access_token": "tok2"})
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    assert prompt_params._api_token(client, "http://airflow.test") == "tok2"
+    assert seen[0].method == "POST"
+    assert json.loads(seen[0].content) == {"username": "admin", "password": "s3cret"}
