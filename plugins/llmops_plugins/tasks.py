@@ -125,8 +125,6 @@ def assemble_snapshot(params: Mapping[str, Any], context: Mapping[str, Any]) -> 
 BASE_MODEL_NAME = "llmops-tiny-llama"
 BASE_CORPUS_START = "2025-12-01"
 BASE_CORPUS_DAYS = 7
-# Extra build-base flags (e.g. a smaller model in tests): LLMOPS_BASE_MODEL_ARGS="--steps 20 --hidden_size 64"
-BASE_MODEL_ARGS = os.environ.get("LLMOPS_BASE_MODEL_ARGS", "").split()
 
 
 def prepare_base_model(base_model: str | None) -> str:
@@ -156,6 +154,7 @@ def prepare_base_model(base_model: str | None) -> str:
     proc = subprocess.run(
         [sys.executable, "-m", "llmops_factory.datagen", "generate", "--root", str(corpus),
          "--ds", BASE_CORPUS_START, "--days", str(BASE_CORPUS_DAYS), "--no-defects", "--seed", "0",
+         "--scale", "2000",  # enough that every article and policy section of the facts appears
          "--sources", "help_center,policies"],
         env=process_env(), capture_output=True, text=True,
     )
@@ -164,7 +163,9 @@ def prepare_base_model(base_model: str | None) -> str:
     proc = subprocess.run(
         [sys.executable, "-m", "llmops_trainer", "build-base",
          "--corpus", str(corpus / "raw" / "help_center"), str(corpus / "raw" / "policies"),
-         "--output", str(out), "--name", BASE_MODEL_NAME, *BASE_MODEL_ARGS],
+         "--output", str(out), "--name", BASE_MODEL_NAME,
+         # extra build-base flags, e.g. a smaller model in tests: LLMOPS_BASE_MODEL_ARGS="--steps 20"
+         *os.environ.get("LLMOPS_BASE_MODEL_ARGS", "").split()],
         env=process_env(), capture_output=True, text=True,
     )
     log.info("%s", proc.stdout[-4000:])

@@ -51,19 +51,18 @@ def segment_attention_forward(
     if query.shape[0] != 1 or attention_mask is not None or key.shape[2] != query.shape[2]:
         raise ValueError("segment attention needs one unpadded row, no attention mask and no KV cache")
     kwargs.pop("is_causal", None)
+    lengths = [end - start for start, end in segments]
+    if sum(lengths) != query.shape[2]:
+        raise ValueError(f"segments cover {sum(lengths)} tokens, the sequence has {query.shape[2]}")
+    # split (not one slice per segment): its backward writes each gradient once instead of
+    # adding one full-length, mostly-zero tensor per segment
     outputs = [
         sdpa_attention_forward(
-            module,
-            query[:, :, start:end],
-            key[:, :, start:end],
-            value[:, :, start:end],
-            None,
-            dropout=dropout,
-            scaling=scaling,
-            is_causal=True,
-            **kwargs,
+            module, q, k, v, None, dropout=dropout, scaling=scaling, is_causal=True, **kwargs
         )[0]
-        for start, end in segments
+        for q, k, v in zip(
+            query.split(lengths, dim=2), key.split(lengths, dim=2), value.split(lengths, dim=2), strict=True
+        )
     ]
     return torch.cat(outputs, dim=1), None  # (1, tokens, heads, head_dim), like sdpa
 
