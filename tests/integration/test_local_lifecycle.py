@@ -116,6 +116,14 @@ def test_data_prep_day_lands_in_storage_and_warehouse(home_a):
                                f"FROM instruction_examples WHERE source_date = '{DAYS[0]}'")
     blob = "\n".join(t[0] for t in texts)
     assert injected_pii and not [v for v in injected_pii if v in blob], "injected PII reached the warehouse"
+    # what the pipeline wrote as the model input is exactly the shared renderer's text
+    from llmops_factory.prompts import load_prompt, render
+
+    prompt = load_prompt("support_assistant@1.0.0")
+    rows = _warehouse(home_a, "SELECT instruction, coalesce(input, ''), prompt_text, prompt_hash FROM instruction_examples")
+    for instruction, context, prompt_text, prompt_hash in rows:
+        assert prompt_text == render(prompt, {"instruction": instruction, "input": context}).text
+        assert prompt_hash == prompt.hash
 
 
 def test_rerun_of_a_day_changes_nothing(home_a):
