@@ -36,6 +36,15 @@ def partition_date(ds: str | _dt.date) -> str:
         raise LayoutError(f"ds={ds!r} is not a YYYY-MM-DD date") from exc
 
 
+def date_range(start: str | _dt.date, end: str | _dt.date) -> list[str]:
+    """Every date from ``start`` to ``end`` inclusive, as ``YYYY-MM-DD`` (a backfill's partitions)."""
+    first = _dt.date.fromisoformat(partition_date(start))
+    last = _dt.date.fromisoformat(partition_date(end))
+    if last < first:
+        raise LayoutError(f"end date {partition_date(end)} is before start date {partition_date(start)}")
+    return [(first + _dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
 def raw_partition(source: str, ds: str | _dt.date) -> str:
     """``raw/<source>/dt=YYYY-MM-DD/``: one day of one raw source."""
     return f"raw/{_segment(source, 'source')}/dt={partition_date(ds)}/"

@@ -19,7 +19,6 @@ Records are streamed to sharded files, so memory stays flat at a million records
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import random
@@ -674,11 +673,10 @@ def generate_day(
 
 def date_range(start: str, end: str) -> list[str]:
     """Every date from ``start`` to ``end`` inclusive, as ``YYYY-MM-DD``."""
-    first = dt.date.fromisoformat(layout.partition_date(start))
-    last = dt.date.fromisoformat(layout.partition_date(end))
-    if last < first:
-        raise GenerationError(f"end date {end} is before start date {start}")
-    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    try:
+        return layout.date_range(start, end)
+    except layout.LayoutError as exc:
+        raise GenerationError(str(exc)) from None
 
 
 def generate_range(root: str, start: str, end: str, **kwargs: Any) -> list[dict[str, Any]]:

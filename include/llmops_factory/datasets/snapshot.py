@@ -22,7 +22,6 @@ same inputs give the same version, and a second run finds the finished manifest 
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator
@@ -187,11 +186,10 @@ class _ShardWriter:
 
 
 def _dates(start: str, end: str) -> list[str]:
-    first = dt.date.fromisoformat(layout.partition_date(start))
-    last = dt.date.fromisoformat(layout.partition_date(end))
-    if last < first:
-        raise SnapshotError(f"empty window: end {end} is before start {start}")
-    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    try:
+        return layout.date_range(start, end)
+    except layout.LayoutError as exc:
+        raise SnapshotError(f"empty window: {exc}") from None
 
 
 def snapshot_version(inputs: list[InputFile], params: dict[str, Any]) -> str:
