@@ -20,7 +20,9 @@ def main() -> int:
     port = os.environ.get("AIRFLOW__API__PORT", "8080")
     url = f"http://localhost:{port}"
     airflow = shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
-    proc = subprocess.Popen([airflow, "standalone"], start_new_session=True)
+    # standalone starts its components as `airflow <command>` from PATH: put this venv's bin first
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    proc = subprocess.Popen([airflow, "standalone"], start_new_session=True, env=env)
     passwords = home / "simple_auth_manager_passwords.json.generated"
     deadline = time.monotonic() + 300
     ready = False

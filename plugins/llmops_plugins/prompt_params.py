@@ -103,7 +103,9 @@ def _api_token(client: Any, base_url: str) -> str:
         import json
         from pathlib import Path
 
-        default = Path(conf.get("core", "airflow_home", fallback=".")) / "simple_auth_manager_passwords.json.generated"
+        from airflow.configuration import AIRFLOW_HOME
+
+        default = Path(AIRFLOW_HOME) / "simple_auth_manager_passwords.json.generated"
         path = Path(conf.get("core", "simple_auth_manager_passwords_file", fallback="") or default)
         username, password = next(iter(json.loads(path.read_text()).items()))
         response = client.post(f"{base_url}/auth/token", json={"username": username, "password": password})
