@@ -114,21 +114,24 @@ def filtered_row(mark: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return f"{sort_key(mark['source_uri'], mark['source_record'])}#{mark['stage']}#{mark['reason']}", mark
 
 
+
+def _zero_counts() -> dict[str, Any]:
+    """The counts of one source (or of the whole day) before any record is seen."""
+    return {
+        "records_in": 0,
+        "records_ok": 0,
+        "examples_out": 0,
+        "train_examples": 0,
+        "eval_examples": 0,
+        "filtered": {},
+        "dead_lettered": {},
+    }
+
 def build_manifest(
     base: dict[str, Any], counts: list[tuple[tuple, int]], shards: dict[str, list[dict]]
 ) -> dict:
     """Assemble the manifest from ``((kind, ...), n)`` counts and the shard descriptions."""
-    per_source: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {
-            "records_in": 0,
-            "records_ok": 0,
-            "examples_out": 0,
-            "train_examples": 0,
-            "eval_examples": 0,
-            "filtered": {},
-            "dead_lettered": {},
-        }
-    )
+    per_source: dict[str, dict[str, Any]] = defaultdict(_zero_counts)
     stages: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: {"filtered": {}, "dead_lettered": {}})
     pii: dict[str, int] = {}
     inputs: dict[str, dict[str, Any]] = {}
@@ -155,15 +158,7 @@ def build_manifest(
             inputs[path] = {"path": path, "source": source, "format": fmt, "records": n}
         else:  # pragma: no cover - a programming error, not data
             raise ValueError(f"unknown count key {key!r}")
-    totals: dict[str, Any] = {
-        "records_in": 0,
-        "records_ok": 0,
-        "examples_out": 0,
-        "train_examples": 0,
-        "eval_examples": 0,
-        "filtered": {},
-        "dead_lettered": {},
-    }
+    totals: dict[str, Any] = _zero_counts()
     for counts_ in per_source.values():
         for field in ("records_in", "records_ok", "examples_out", "train_examples", "eval_examples"):
             totals[field] += counts_[field]

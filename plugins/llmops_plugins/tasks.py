@@ -40,7 +40,8 @@ def validate_daily_dataset(ds: str) -> dict[str, Any]:
     settings = get_settings()
     ds = layout.partition_date(ds)
     version = layout.daily_dataset_version(ds)
-    path = storage_root() / layout.dataset(version) / "manifest.json"
+    folder = storage_root() / layout.dataset(version)
+    path = folder / "manifest.json"
     if not path.exists():
         raise TaskInputError(f"{path} does not exist: prepare_dataset did not write the day's manifest")
     manifest = load_manifest(path.read_text(), where=str(path))
@@ -70,7 +71,7 @@ def validate_daily_dataset(ds: str) -> dict[str, Any]:
             [f"PII left in {len({owners[f.text_index][0] for f in findings})} example(s) after redaction: {detail}"],
             summary,
         )
-    summary.update({"ds": ds, "uri": str(storage_root() / layout.dataset(version)),
+    summary.update({"ds": ds, "uri": str(folder),
                     "prompt": manifest.get("prompt")})
     log.info("day %s valid: %s", ds, json.dumps(summary, sort_keys=True, default=str))
     return summary

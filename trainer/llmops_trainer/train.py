@@ -220,19 +220,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if info.enabled
         else model
     )
+
+    def held_out_loss() -> float:
+        return evaluate(
+            model,
+            prepared.eval_rows,
+            prepared.eval_examples,
+            pad_id,
+            t.per_device_eval_batch_size,
+            device,
+            amp,
+            info,
+        )
+
     success = False
     try:
         if "base_eval_loss" not in state.extra:
-            state.extra["base_eval_loss"] = evaluate(
-                model,
-                prepared.eval_rows,
-                prepared.eval_examples,
-                pad_id,
-                t.per_device_eval_batch_size,
-                device,
-                amp,
-                info,
-            )
+            state.extra["base_eval_loss"] = held_out_loss()
         log.info(
             "base model eval loss %.4f; training %d steps from step %d",
             state.extra["base_eval_loss"],
@@ -280,16 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             on_checkpoint,
             wall_clock,
         )
-        eval_loss = evaluate(
-            model,
-            prepared.eval_rows,
-            prepared.eval_examples,
-            pad_id,
-            t.per_device_eval_batch_size,
-            device,
-            amp,
-            info,
-        )
+        eval_loss = held_out_loss()
         wall_time_s = wall_clock()
         metrics = {
             "eval_loss": eval_loss,
