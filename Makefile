@@ -21,7 +21,6 @@ export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := True
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS := admin:admin
 export AIRFLOW__API__PORT ?= 8080
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= INFO
-export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins:$(CURDIR)/beam_jobs:$(CURDIR)/trainer
 export PYTHONDONTWRITEBYTECODE := 1
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
@@ -34,7 +33,7 @@ help: ## List the targets
 
 venv: $(STAMP) ## Create or refresh .venv from the pinned lock
 
-$(STAMP): $(LOCK)
+$(STAMP): $(LOCK) pyproject.toml
 	@scripts/setup_venv.sh "$(PYTHON)" "$(VENV)" "$(LOCK)"
 
 init: venv ## Initialise the local platform home (.llmops/)

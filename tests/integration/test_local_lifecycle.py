@@ -33,7 +33,6 @@ def _env(home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
-        "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("include", "plugins", "beam_jobs", "trainer")),
         "LLMOPS_BASE_MODEL_ARGS": TINY_BASE,
     })
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)

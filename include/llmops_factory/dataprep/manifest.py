@@ -15,13 +15,13 @@ No Beam or Airflow import.
 
 from __future__ import annotations
 
-from llmops_factory.errors import DeterministicError
-
 import dataclasses
 import datetime as _dt
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from llmops_factory.errors import DeterministicError
 
 MANIFEST_FORMAT = "llmops-dataprep-manifest-v1"
 MANIFEST_NAME = "manifest.json"
