@@ -42,7 +42,7 @@ init: venv ## Initialise the local platform home (.llmops/)
 demo: init ## Run the whole lifecycle on the local target
 	@$(PY) scripts/demo.py
 
-test: init ## Run the whole test suite (what CI runs)
+test: init lint ## Lint, then run the whole test suite (what CI runs)
 	@$(PY) -m pytest
 
 test-fast: init ## Unit and DAG tests only (no end-to-end runs)
@@ -54,8 +54,9 @@ airflow: init ## Start the Airflow UI (standalone) on the local target with all 
 bundle: venv ## Build the Cloud Composer upload bundle in build/composer/
 	@$(PY) -m llmops_factory.bundle build --out build/composer
 
-lint: venv ## Ruff (with Airflow's AIR rules) and the prompt validator
+lint: venv ## Ruff lint (with Airflow's AIR rules) and format check, and the prompt validator
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
 	@$(PY) -m llmops_factory.prompts validate
 
 bench: init ## Run every benchmark (prints figures)
