@@ -26,7 +26,6 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 
-from llmops_factory.prompts.refs import DEFAULT_PROMPT_REF
 from llmops_beam.dedup import ExactDedup, NearDedup
 from llmops_beam.format import FormatExamples, PortablePrompt
 from llmops_beam.io import ReadRawPartition, join, list_partition_files, normalize_root
@@ -44,6 +43,7 @@ from llmops_beam.sinks import (
     filtered_row,
 )
 from llmops_beam.split import AssignSplit
+from llmops_factory.prompts.refs import DEFAULT_PROMPT_REF
 
 LOG = logging.getLogger(__name__)
 DEFAULT_PROMPT = DEFAULT_PROMPT_REF

@@ -7,7 +7,14 @@ import json
 import pytest
 
 from llmops_factory.errors import DeterministicError
-from llmops_factory.handoffs import Candidate, HandoffError, PromptPin, SnapshotRef, TrainedModel, TrainingTrial
+from llmops_factory.handoffs import (
+    Candidate,
+    HandoffError,
+    PromptPin,
+    SnapshotRef,
+    TrainedModel,
+    TrainingTrial,
+)
 
 PIN = PromptPin("support_assistant", "1.0.0", "a" * 64, requested="support_assistant@production",
                 alias="production", uri="file:///s/prompts/support_assistant/1.0.0/")
