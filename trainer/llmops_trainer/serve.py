@@ -39,11 +39,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
 from llmops_trainer import storage
 from llmops_trainer.serve_schema import (
     GenerationParams,
     Limits,
     RequestError,
+    ServeConfigError,
     instance_variables,
     parse_body,
     parse_parameters,
@@ -57,10 +61,6 @@ DEFAULT_PREDICT_ROUTE = "/v1/predict"
 _STATUS_NAMES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE",
                  500: "INTERNAL", 503: "UNAVAILABLE"}
 _MODEL_PATH = re.compile(r"(?:^|/)models/([^/]+)/merged/?$")
-
-
-class ServeConfigError(ValueError):
-    """The serving configuration is incomplete or wrong; the message names the variable or flag."""
 
 
 @dataclass
@@ -233,8 +233,6 @@ class ServingModel:
 
 
 def _error(status: int, message: str, field: str = "") -> Any:
-    from fastapi.responses import JSONResponse
-
     body = {"error": {"code": status, "status": _STATUS_NAMES.get(status, "FAILED_PRECONDITION"), "message": message}}
     if field:
         body["error"]["field"] = field
@@ -246,7 +244,6 @@ def create_app(config: ServeConfig, load=None) -> Any:
     from contextlib import asynccontextmanager
 
     import anyio
-    from fastapi import FastAPI, Request
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from llmops_trainer.serve_engine import MicroBatcher
@@ -305,8 +302,6 @@ def create_app(config: ServeConfig, load=None) -> Any:
 
     @app.get(config.health_route)
     async def health():
-        from fastapi.responses import JSONResponse
-
         body = {"status": state["status"], "model_version": config.model_version}
         if state["model"] is not None:
             body["prompt_version"] = state["model"].prompt.version
@@ -350,7 +345,7 @@ def create_app(config: ServeConfig, load=None) -> Any:
     return app
 
 
-async def _read_limited(request: Any, limit: int) -> bytes:
+async def _read_limited(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it passes ``limit`` bytes (chunked uploads included)."""
     chunks, size = [], 0
     async for chunk in request.stream():

@@ -31,6 +31,10 @@ MAX_STOP_STRINGS = 8
 MAX_STOP_LENGTH = 64
 
 
+class ServeConfigError(ValueError):
+    """The serving configuration is incomplete or wrong; the message names the variable or flag."""
+
+
 class RequestError(ValueError):
     """A bad request: ``field`` is the JSON path of the offending value, ``status`` the HTTP status."""
 

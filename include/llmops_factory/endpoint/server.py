@@ -40,6 +40,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from llmops_factory import traffic
 from llmops_factory.endpoint.logsink import BufferedWarehouseWriter
@@ -426,10 +429,6 @@ def _model_folder_ok(uri: str) -> bool:
 
 def create_app(endpoint: Endpoint) -> Any:
     from contextlib import asynccontextmanager
-
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
-    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -210,7 +210,7 @@ def test_container_process_health_is_not_blocked_by_generation(merged_model, ser
 
             def long_request():
                 body = {"instances": [{"instruction": f"Tell me about plan {i}"} for i in range(8)],
-                        "parameters": {"max_new_tokens": 200, "temperature": 0, "stop": ["@@never@@"]}}
+                        "parameters": {"max_new_tokens": 100, "temperature": 0, "stop": ["@@never@@"]}}
                 results.append(httpx.post(base + "/predict-it", json=body, timeout=120))
 
             workers = [threading.Thread(target=long_request) for _ in range(3)]
@@ -231,7 +231,7 @@ def test_container_process_health_is_not_blocked_by_generation(merged_model, ser
     finally:
         proc.terminate()
         out = proc.communicate(timeout=30)[0].decode()
-    assert proc.returncode == 0, out
+    assert proc.returncode in (0, -15) and "Application shutdown complete" in out, out  # uvicorn re-raises SIGTERM
 
 
 def test_container_exits_2_naming_a_missing_prompt(merged_model, serving_storage):
