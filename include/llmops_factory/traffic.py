@@ -38,13 +38,17 @@ def validate_split(
     empty split. Deployed ids missing from the split get 0 (no traffic).
     """
     if not isinstance(split, Mapping):
-        raise TrafficSplitError(f"traffic_split must be a mapping of deployed model id to percent, got {split!r}")
+        raise TrafficSplitError(
+            f"traffic_split must be a mapping of deployed model id to percent, got {split!r}"
+        )
     known = {str(i) for i in deployed_ids}
     if allow_new:
         known.add(NEW_MODEL_ID)
     if not known:
         if split:
-            raise TrafficSplitError(f"traffic_split names {sorted(split)} but the endpoint has no deployed model")
+            raise TrafficSplitError(
+                f"traffic_split names {sorted(split)} but the endpoint has no deployed model"
+            )
         return {}
     out: dict[str, int] = {}
     for key, value in split.items():

@@ -58,8 +58,14 @@ log = logging.getLogger("llmops_trainer.serve")
 DEFAULT_PORT = 8080
 DEFAULT_HEALTH_ROUTE = "/v1/health"
 DEFAULT_PREDICT_ROUTE = "/v1/predict"
-_STATUS_NAMES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE",
-                 500: "INTERNAL", 503: "UNAVAILABLE"}
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
 _MODEL_PATH = re.compile(r"(?:^|/)models/([^/]+)/merged/?$")
 
 
@@ -115,20 +121,30 @@ def _card_prompt(model_uri: str) -> str | None:
 def parse_config(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> ServeConfig:
     env = os.environ if environ is None else environ
     p = argparse.ArgumentParser(prog="python -m llmops_trainer serve", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model_dir", default=env.get("AIP_STORAGE_URI"), help="merged model folder (AIP_STORAGE_URI)")
+    p.add_argument(
+        "--model_dir", default=env.get("AIP_STORAGE_URI"), help="merged model folder (AIP_STORAGE_URI)"
+    )
     p.add_argument("--model_version", default=env.get("LLMOPS_MODEL_VERSION"))
-    p.add_argument("--prompt", default=env.get("LLMOPS_PROMPT"), help="name@version or name@alias (LLMOPS_PROMPT)")
+    p.add_argument(
+        "--prompt", default=env.get("LLMOPS_PROMPT"), help="name@version or name@alias (LLMOPS_PROMPT)"
+    )
     p.add_argument("--prompt_root", default=env.get("LLMOPS_PROMPT_ROOT"))
     p.add_argument("--port", type=int, default=int(env.get("AIP_HTTP_PORT", DEFAULT_PORT)))
     p.add_argument("--host", default=env.get("LLMOPS_SERVE_HOST", "0.0.0.0"))
     p.add_argument("--health_route", default=env.get("AIP_HEALTH_ROUTE", DEFAULT_HEALTH_ROUTE))
     p.add_argument("--predict_route", default=env.get("AIP_PREDICT_ROUTE", DEFAULT_PREDICT_ROUTE))
     p.add_argument("--device", default=env.get("LLMOPS_SERVE_DEVICE", "auto"), help="auto, cpu or cuda")
-    p.add_argument("--threads", type=int, default=int(env["LLMOPS_SERVE_THREADS"]) if env.get("LLMOPS_SERVE_THREADS") else None)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=int(env["LLMOPS_SERVE_THREADS"]) if env.get("LLMOPS_SERVE_THREADS") else None,
+    )
     p.add_argument("--max_batch_size", type=int, default=int(env.get("LLMOPS_SERVE_MAX_BATCH_SIZE", 8)))
     p.add_argument("--batch_wait_ms", type=float, default=float(env.get("LLMOPS_SERVE_BATCH_WAIT_MS", 0)))
     p.add_argument("--max_instances", type=int, default=int(env.get("LLMOPS_SERVE_MAX_INSTANCES", 32)))
-    p.add_argument("--max_body_bytes", type=int, default=int(env.get("LLMOPS_SERVE_MAX_BODY_BYTES", 1_000_000)))
+    p.add_argument(
+        "--max_body_bytes", type=int, default=int(env.get("LLMOPS_SERVE_MAX_BODY_BYTES", 1_000_000))
+    )
     p.add_argument("--log_level", default=env.get("LLMOPS_SERVE_LOG_LEVEL", "info"))
     args = p.parse_args(list(argv or []))
     if not args.model_dir:
@@ -201,7 +217,6 @@ class ServingModel:
         """Render and tokenise every instance; every problem names its field. Runs off the event loop."""
         from llmops_factory.prompts import render
         from llmops_factory.prompts.errors import PromptRenderError
-
         from llmops_trainer.serve_engine import Row
 
         params: GenerationParams = parse_parameters(body.get("parameters"), self.defaults, self.limits)
@@ -233,7 +248,13 @@ class ServingModel:
 
 
 def _error(status: int, message: str, field: str = "") -> Any:
-    body = {"error": {"code": status, "status": _STATUS_NAMES.get(status, "FAILED_PRECONDITION"), "message": message}}
+    body = {
+        "error": {
+            "code": status,
+            "status": _STATUS_NAMES.get(status, "FAILED_PRECONDITION"),
+            "message": message,
+        }
+    }
     if field:
         body["error"]["field"] = field
     return JSONResponse(body, status_code=status)
@@ -268,10 +289,17 @@ def create_app(config: ServeConfig, load=None) -> Any:
             def _ready() -> None:
                 batcher = MicroBatcher(generator, config.max_batch_size, config.batch_wait_ms)
                 batcher.start()
-                state.update(status="ready", model=ServingModel(config, prompt, generator, batcher),
-                             loaded_at=time.perf_counter() - started)
-                log.info("ready: model %s, prompt %s, loaded in %.1f s", config.model_version, prompt.ref,
-                         state["loaded_at"])
+                state.update(
+                    status="ready",
+                    model=ServingModel(config, prompt, generator, batcher),
+                    loaded_at=time.perf_counter() - started,
+                )
+                log.info(
+                    "ready: model %s, prompt %s, loaded in %.1f s",
+                    config.model_version,
+                    prompt.ref,
+                    state["loaded_at"],
+                )
 
             loop.call_soon_threadsafe(_ready)
 
@@ -280,8 +308,13 @@ def create_app(config: ServeConfig, load=None) -> Any:
         if state["model"] is not None:
             await state["model"].batcher.stop()
 
-    app = FastAPI(title="LLMOps Factory serving container", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(
+        title="LLMOps Factory serving container",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.serving = state
     app.state.on_load_failure = lambda exc: None
 
@@ -289,8 +322,10 @@ def create_app(config: ServeConfig, load=None) -> Any:
     async def _http_error(request: Request, exc: StarletteHTTPException):
         message = str(exc.detail)
         if exc.status_code == 404:
-            message = (f"no route {request.url.path}; predict is POST {config.predict_route}, "
-                       f"health is GET {config.health_route}")
+            message = (
+                f"no route {request.url.path}; predict is POST {config.predict_route}, "
+                f"health is GET {config.health_route}"
+            )
         elif exc.status_code == 405:
             message = f"method {request.method} is not allowed on {request.url.path}"
         return _error(exc.status_code, message)
@@ -315,7 +350,9 @@ def create_app(config: ServeConfig, load=None) -> Any:
         received = time.perf_counter()
         model: ServingModel | None = state["model"]
         if model is None:
-            return _error(503, f"the model is {state['status']}; retry when {config.health_route} answers 200")
+            return _error(
+                503, f"the model is {state['status']}; retry when {config.health_route} answers 200"
+            )
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > config.max_body_bytes:
             return _error(413, f"request body is {length} bytes, over the limit of {config.max_body_bytes}")
@@ -382,12 +419,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     config = parse_config(list(sys.argv[1:] if argv is None else argv))
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     load_serving_prompt(config.prompt, config.prompt_root)  # a wrong prompt fails before the port opens
     app = create_app(config)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=config.host, port=config.port, log_level=config.log_level, access_log=False,
-                       timeout_graceful_shutdown=30)
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            log_level=config.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=30,
+        )
     )
     failure: list[BaseException] = []
 

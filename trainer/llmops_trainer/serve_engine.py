@@ -46,7 +46,9 @@ class Output:
 class Generator:
     """A merged causal LM and its tokenizer, ready for batched generation."""
 
-    def __init__(self, model_dir: str | Path, device: str = "cpu", dtype: str = "auto", threads: int | None = None):
+    def __init__(
+        self, model_dir: str | Path, device: str = "cpu", dtype: str = "auto", threads: int | None = None
+    ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -72,7 +72,11 @@ class GenerationParams:
     @property
     def group_key(self) -> tuple[bool, float, float]:
         """Rows with the same key can be generated in one batch."""
-        return (self.do_sample, self.temperature if self.do_sample else 0.0, self.top_p if self.do_sample else 1.0)
+        return (
+            self.do_sample,
+            self.temperature if self.do_sample else 0.0,
+            self.top_p if self.do_sample else 1.0,
+        )
 
 
 def _reject_constant(name: str) -> Any:
@@ -82,7 +86,9 @@ def _reject_constant(name: str) -> Any:
 def parse_body(raw: bytes, limits: Limits) -> dict[str, Any]:
     """The request body as a JSON object with ``instances`` (and optional ``parameters``)."""
     if len(raw) > limits.max_body_bytes:
-        raise RequestError("", f"request body is {len(raw)} bytes, over the limit of {limits.max_body_bytes}", 413)
+        raise RequestError(
+            "", f"request body is {len(raw)} bytes, over the limit of {limits.max_body_bytes}", 413
+        )
     if not raw.strip():
         raise RequestError("", 'request body is empty; send {"instances": [...]}')
     try:
@@ -96,7 +102,9 @@ def parse_body(raw: bytes, limits: Limits) -> dict[str, Any]:
     except RecursionError:
         raise RequestError("", "invalid JSON: nested too deeply") from None
     if not isinstance(body, dict):
-        raise RequestError("", f'request body must be a JSON object {{"instances": [...]}}, got {_kind(body)}')
+        raise RequestError(
+            "", f'request body must be a JSON object {{"instances": [...]}}, got {_kind(body)}'
+        )
     unknown = sorted(set(body) - {"instances", "parameters"})
     if unknown:
         raise RequestError(unknown[0], "unknown field; a predict request has only instances and parameters")
@@ -108,7 +116,9 @@ def parse_body(raw: bytes, limits: Limits) -> dict[str, Any]:
     if not instances:
         raise RequestError("instances", "must not be empty")
     if len(instances) > limits.max_instances:
-        raise RequestError("instances", f"has {len(instances)} items, over the limit of {limits.max_instances}")
+        raise RequestError(
+            "instances", f"has {len(instances)} items, over the limit of {limits.max_instances}"
+        )
     parameters = body.get("parameters")
     if parameters is not None and not isinstance(parameters, dict):
         raise RequestError("parameters", f"must be an object, got {_kind(parameters)}")
@@ -132,7 +142,9 @@ def _number(params: Mapping[str, Any], name: str) -> float | None:
     return float(value)
 
 
-def parse_parameters(params: Mapping[str, Any] | None, defaults: Mapping[str, Any], limits: Limits) -> GenerationParams:
+def parse_parameters(
+    params: Mapping[str, Any] | None, defaults: Mapping[str, Any], limits: Limits
+) -> GenerationParams:
     """The prompt's generation settings (``defaults``) overridden by the request's ``parameters``."""
     params = params or {}
     allowed = ("max_new_tokens", "temperature", "top_p", "stop")
@@ -161,12 +173,16 @@ def parse_parameters(params: Mapping[str, Any] | None, defaults: Mapping[str, An
     if not isinstance(extra, list):
         raise RequestError("parameters.stop", f"must be a string or a list of strings, got {_kind(extra)}")
     if len(extra) > MAX_STOP_STRINGS:
-        raise RequestError("parameters.stop", f"has {len(extra)} strings, over the limit of {MAX_STOP_STRINGS}")
+        raise RequestError(
+            "parameters.stop", f"has {len(extra)} strings, over the limit of {MAX_STOP_STRINGS}"
+        )
     for i, s in enumerate(extra):
         if not isinstance(s, str) or not s:
             raise RequestError(f"parameters.stop[{i}]", f"must be a non-empty string, got {_kind(s)}")
         if len(s) > MAX_STOP_LENGTH:
-            raise RequestError(f"parameters.stop[{i}]", f"is {len(s)} characters, over the limit of {MAX_STOP_LENGTH}")
+            raise RequestError(
+                f"parameters.stop[{i}]", f"is {len(s)} characters, over the limit of {MAX_STOP_LENGTH}"
+            )
     stop = tuple(dict.fromkeys([*defaults.get("stop", []), *extra]))
     return GenerationParams(max_new_tokens=max_new, temperature=temperature, top_p=top_p, stop=stop)
 
@@ -185,7 +201,10 @@ def chat_variables(messages: Any, where: str, declared: Mapping[str, Any]) -> di
             raise RequestError(f"{here}.{extra[0]}", "unknown field; a message has only role and content")
         role, content = message.get("role"), message.get("content")
         if role == "system":
-            raise RequestError(f"{here}.role", "system messages are not accepted: the system prompt is part of the prompt version")
+            raise RequestError(
+                f"{here}.role",
+                "system messages are not accepted: the system prompt is part of the prompt version",
+            )
         if role not in CHAT_ROLES:
             raise RequestError(f"{here}.role", f"must be one of {', '.join(CHAT_ROLES)}, got {role!r}")
         if not isinstance(content, str) or not content.strip():
@@ -194,12 +213,16 @@ def chat_variables(messages: Any, where: str, declared: Mapping[str, Any]) -> di
     if turns[-1][0] != "user":
         raise RequestError(f"{where}[{len(turns) - 1}].role", "the last message must be the user's turn")
     if "instruction" not in declared:
-        raise RequestError(where, "this prompt version takes no chat messages (it declares no 'instruction' variable)")
+        raise RequestError(
+            where, "this prompt version takes no chat messages (it declares no 'instruction' variable)"
+        )
     variables = {"instruction": turns[-1][1]}
     history = turns[:-1]
     if history:
         if "input" not in declared:
-            raise RequestError(where, "this prompt version takes one user message only (it declares no 'input' variable)")
+            raise RequestError(
+                where, "this prompt version takes one user message only (it declares no 'input' variable)"
+            )
         variables["input"] = "\n".join(f"{CHAT_ROLES[role]}: {text}" for role, text in history)
     return variables
 
@@ -208,17 +231,22 @@ def instance_variables(instance: Any, index: int, declared: Mapping[str, Any]) -
     """The prompt variables of ``instances[index]`` (variables form or chat form)."""
     where = f"instances[{index}]"
     if not isinstance(instance, dict):
-        raise RequestError(where, f"must be an object of prompt variables or {{\"messages\": [...]}}, got {_kind(instance)}")
+        raise RequestError(
+            where, f'must be an object of prompt variables or {{"messages": [...]}}, got {_kind(instance)}'
+        )
     if "messages" in instance:
         extra = sorted(set(instance) - {"messages"})
         if extra:
             raise RequestError(f"{where}.{extra[0]}", "a chat instance has only messages")
         return chat_variables(instance["messages"], f"{where}.messages", declared)
     if not instance:
-        raise RequestError(where, f"is empty; give the prompt variables ({', '.join(sorted(declared))}) or messages")
+        raise RequestError(
+            where, f"is empty; give the prompt variables ({', '.join(sorted(declared))}) or messages"
+        )
     for name in instance:
         if name not in declared:
             raise RequestError(
-                f"{where}.{name}", f"is not a variable of this prompt version (declared: {', '.join(sorted(declared))})"
+                f"{where}.{name}",
+                f"is not a variable of this prompt version (declared: {', '.join(sorted(declared))})",
             )
     return dict(instance)

@@ -15,6 +15,12 @@ shipped in the serving image. See ``server.py`` for the routes and ``client.py``
 
 from __future__ import annotations
 
-from llmops_factory.endpoint.client import EndpointClient, EndpointError, LocalEndpoint, endpoint_dir, read_token
+from llmops_factory.endpoint.client import (
+    EndpointClient,
+    EndpointError,
+    LocalEndpoint,
+    endpoint_dir,
+    read_token,
+)
 
 __all__ = ["EndpointClient", "EndpointError", "LocalEndpoint", "endpoint_dir", "read_token"]

@@ -36,12 +36,26 @@ def cli() -> None:
 @click.option("--name", default=None, help="Endpoint name (default: the use_case setting).")
 @click.option("--host", default=None, help="Listen address (default: local.endpoint_host).")
 @click.option("--port", type=int, default=None, help="Listen port (default: local.endpoint_port).")
-@click.option("--sampling-rate", type=click.FloatRange(0.0, 1.0), default=None,
-              help="Share of requests logged to prediction_log (kept in the endpoint state; default 1.0).")
-@click.option("--flush-interval", type=click.FloatRange(0.05, 600.0), default=2.0, show_default=True,
-              help="Seconds between log flushes into the warehouse.")
-@click.option("--start-timeout", type=float, default=300.0, show_default=True,
-              help="Seconds a serving container may take to become healthy.")
+@click.option(
+    "--sampling-rate",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Share of requests logged to prediction_log (kept in the endpoint state; default 1.0).",
+)
+@click.option(
+    "--flush-interval",
+    type=click.FloatRange(0.05, 600.0),
+    default=2.0,
+    show_default=True,
+    help="Seconds between log flushes into the warehouse.",
+)
+@click.option(
+    "--start-timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds a serving container may take to become healthy.",
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve(name, host, port, sampling_rate, flush_interval, start_timeout, log_level) -> None:
     """Serve the endpoint: predict, feedback, health and the admin API."""
@@ -53,8 +67,9 @@ def serve(name, host, port, sampling_rate, flush_interval, start_timeout, log_le
     settings = get_settings()
     if settings.target != "local":
         raise click.ClickException("the local endpoint runs on the local target only (LLMOPS_TARGET=local)")
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stdout)
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout
+    )
     name = name or settings.use_case
     directory = endpoint_dir(settings.local.home, name)
     endpoint = Endpoint(
@@ -67,9 +82,14 @@ def serve(name, host, port, sampling_rate, flush_interval, start_timeout, log_le
         flush_interval_s=flush_interval,
         start_timeout_s=start_timeout,
     )
-    uvicorn.run(create_app(endpoint), host=host or settings.local.endpoint_host,
-                port=port or settings.local.endpoint_port, log_level=log_level, access_log=False,
-                timeout_graceful_shutdown=30)
+    uvicorn.run(
+        create_app(endpoint),
+        host=host or settings.local.endpoint_host,
+        port=port or settings.local.endpoint_port,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,9 @@ class EndpointError(RuntimeError):
         error = body.get("error", {}) if isinstance(body, dict) else {}
         self.field = error.get("field", "")
         message = error.get("message") or str(body)[:500]
-        super().__init__(f"{call}: HTTP {status}: {message}" + (f" (field {self.field})" if self.field else ""))
+        super().__init__(
+            f"{call}: HTTP {status}: {message}" + (f" (field {self.field})" if self.field else "")
+        )
 
 
 def endpoint_dir(home: Path, name: str) -> Path:
@@ -45,8 +47,11 @@ def read_token(directory: Path) -> str:
         return explicit
     path = Path(directory) / TOKEN_FILE
     if not path.is_file():
-        raise EndpointError(0, {"error": {"message": f"no admin token: {path} does not exist and {TOKEN_ENV} is unset"}},
-                            "read_token")
+        raise EndpointError(
+            0,
+            {"error": {"message": f"no admin token: {path} does not exist and {TOKEN_ENV} is unset"}},
+            "read_token",
+        )
     return path.read_text(encoding="utf-8").strip()
 
 
@@ -94,7 +99,9 @@ class EndpointClient:
         return self._call("POST", path, body)
 
     def feedback(self, request_id: int, rating: int, comment: str | None = None) -> dict[str, Any]:
-        return self._call("POST", "/v1/feedback", {"request_id": request_id, "rating": rating, "comment": comment})
+        return self._call(
+            "POST", "/v1/feedback", {"request_id": request_id, "rating": rating, "comment": comment}
+        )
 
     def get(self) -> dict[str, Any]:
         return self._call("GET", "/v1/admin/endpoint", admin=True)
@@ -108,20 +115,29 @@ class EndpointClient:
         **extra: Any,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "deployed_model": {"model_version": model_version, "model_uri": model_uri, "prompt": prompt, **extra}
+            "deployed_model": {
+                "model_version": model_version,
+                "model_uri": model_uri,
+                "prompt": prompt,
+                **extra,
+            }
         }
         if traffic_split is not None:
             body["traffic_split"] = dict(traffic_split)
         return self._call("POST", "/v1/admin/deploy", body, admin=True)
 
-    def undeploy(self, deployed_model_id: str, traffic_split: Mapping[str, int] | None = None) -> dict[str, Any]:
+    def undeploy(
+        self, deployed_model_id: str, traffic_split: Mapping[str, int] | None = None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"deployed_model_id": deployed_model_id}
         if traffic_split is not None:
             body["traffic_split"] = dict(traffic_split)
         return self._call("POST", "/v1/admin/undeploy", body, admin=True)
 
     def set_traffic_split(self, traffic_split: Mapping[str, int]) -> dict[str, Any]:
-        return self._call("POST", "/v1/admin/traffic-split", {"traffic_split": dict(traffic_split)}, admin=True)
+        return self._call(
+            "POST", "/v1/admin/traffic-split", {"traffic_split": dict(traffic_split)}, admin=True
+        )
 
     def flush(self) -> dict[str, Any]:
         return self._call("POST", "/v1/admin/flush", {}, admin=True)
@@ -156,23 +172,37 @@ class LocalEndpoint:
         self.started_in_s: float | None = None
 
     def start(self, timeout_s: float = 300.0) -> LocalEndpoint:
-        cmd = [sys.executable, "-m", "llmops_factory.endpoint", "serve", "--name", self.name, "--host", self.host,
-               "--port", str(self.port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "llmops_factory.endpoint",
+            "serve",
+            "--name",
+            self.name,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
         if self.sampling_rate is not None:
             cmd += ["--sampling-rate", str(self.sampling_rate)]
         if self.flush_interval_s is not None:
             cmd += ["--flush-interval", str(self.flush_interval_s)]
-        env = {**os.environ, "LLMOPS_LOCAL__HOME": str(self.home), **self.env}
+        env = {**os.environ, **self.env, "LLMOPS_LOCAL__HOME": str(self.home), "LLMOPS_TARGET": "local"}
         self.directory.mkdir(parents=True, exist_ok=True)
         log = (self.directory / "endpoint.log").open("ab")
         started = time.monotonic()
-        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
         log.close()
         deadline = started + timeout_s
         with httpx.Client(timeout=2.0) as http:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"endpoint {self.name} exited with status {self.proc.returncode}:\n{self.log_tail()}")
+                    raise RuntimeError(
+                        f"endpoint {self.name} exited with status {self.proc.returncode}:\n{self.log_tail()}"
+                    )
                 try:
                     if http.get(f"{self.url}/v1/health").status_code in (200, 503):
                         self.started_in_s = time.monotonic() - started
@@ -181,7 +211,9 @@ class LocalEndpoint:
                     pass
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"endpoint {self.name} did not answer within {timeout_s:.0f} s:\n{self.log_tail()}")
+        raise RuntimeError(
+            f"endpoint {self.name} did not answer within {timeout_s:.0f} s:\n{self.log_tail()}"
+        )
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
@@ -197,6 +229,7 @@ class LocalEndpoint:
         return self.proc.pid if self.proc else None
 
     def stop(self, timeout_s: float = 60.0) -> int | None:
+        """SIGTERM and wait; 0 after a clean shutdown (uvicorn re-raises the signal once it has finished)."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -206,6 +239,9 @@ class LocalEndpoint:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+                return self.proc.returncode
+            if self.proc.returncode == -signal.SIGTERM:
+                return 0
         return self.proc.returncode
 
     def __enter__(self) -> LocalEndpoint:

@@ -56,7 +56,9 @@ def merge_rows(conn: Any, table: str, rows: list[Mapping[str, Any]]) -> int:
             arrays[name] = pa.array(values, type=pa.string())
     staged = pa.table(arrays)
     cols = ", ".join(f'"{c}"' for c in columns)
-    casts = ", ".join(f'CAST("{c}" AS {duck.duckdb_type(f)})' for c, f in zip(columns, spec.fields, strict=True))
+    casts = ", ".join(
+        f'CAST("{c}" AS {duck.duckdb_type(f)})' for c, f in zip(columns, spec.fields, strict=True)
+    )
     on = " AND ".join(f't."{k}" = s."{k}"' for k in key)
     duck.ensure_tables(conn, [table])
     conn.register("_llmops_batch", staged)
@@ -108,8 +110,12 @@ class BufferedWarehouseWriter:
             if buffered >= self.max_buffered_rows:
                 self.dropped += 1
                 if self.dropped == 1 or self.dropped % 1000 == 0:
-                    log.error("warehouse buffer full (%d rows, last error: %s): %d row(s) dropped so far",
-                              buffered, self.last_error, self.dropped)
+                    log.error(
+                        "warehouse buffer full (%d rows, last error: %s): %d row(s) dropped so far",
+                        buffered,
+                        self.last_error,
+                        self.dropped,
+                    )
                 return
             self._buffers.setdefault(table, []).append(row)
             if buffered + 1 >= self.flush_rows:
@@ -133,8 +139,11 @@ class BufferedWarehouseWriter:
         except Exception as exc:  # noqa: BLE001 - the rows go back to the buffer and are retried
             self.failed_flushes += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
-            log.warning("warehouse flush failed (%s); %d row(s) kept for the next try",
-                        self.last_error, sum(map(len, batches.values())))
+            log.warning(
+                "warehouse flush failed (%s); %d row(s) kept for the next try",
+                self.last_error,
+                sum(map(len, batches.values())),
+            )
             with self._lock:
                 for table, rows in batches.items():
                     self._buffers[table] = rows + self._buffers.get(table, [])
@@ -161,7 +170,9 @@ class BufferedWarehouseWriter:
             time.sleep(0.5)
         left = self.pending()
         if left:
-            log.error("%d row(s) could not be written to %s at shutdown: %s", left, self.path, self.last_error)
+            log.error(
+                "%d row(s) could not be written to %s at shutdown: %s", left, self.path, self.last_error
+            )
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -54,23 +54,29 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass
 
 
-def serving_env(model: DeployedModel, port: int, storage_root: str, base: dict[str, str] | None = None) -> dict[str, str]:
+def serving_env(
+    model: DeployedModel, port: int, storage_root: str, base: dict[str, str] | None = None
+) -> dict[str, str]:
     """The container environment of ``model`` (what Vertex AI sets, plus the project's own variables)."""
     env = dict(os.environ if base is None else base)
     paths = [p for p in (_package_root("llmops_trainer"), _package_root("llmops_factory")) if p]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([*paths, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]))
-    env.update({
-        "AIP_HTTP_PORT": str(port),
-        "AIP_HEALTH_ROUTE": HEALTH_ROUTE,
-        "AIP_PREDICT_ROUTE": PREDICT_ROUTE,
-        "AIP_STORAGE_URI": model.model_uri,
-        "AIP_DEPLOYED_MODEL_ID": model.id,
-        "LLMOPS_MODEL_VERSION": model.model_version,
-        "LLMOPS_PROMPT": model.prompt,
-        "LLMOPS_PROMPT_ROOT": storage_root,
-        "LLMOPS_SERVE_HOST": "127.0.0.1",
-        "TOKENIZERS_PARALLELISM": "false",
-    })
+    env["PYTHONPATH"] = os.pathsep.join(
+        dict.fromkeys([*paths, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+    )
+    env.update(
+        {
+            "AIP_HTTP_PORT": str(port),
+            "AIP_HEALTH_ROUTE": HEALTH_ROUTE,
+            "AIP_PREDICT_ROUTE": PREDICT_ROUTE,
+            "AIP_STORAGE_URI": model.model_uri,
+            "AIP_DEPLOYED_MODEL_ID": model.id,
+            "LLMOPS_MODEL_VERSION": model.model_version,
+            "LLMOPS_PROMPT": model.prompt,
+            "LLMOPS_PROMPT_ROOT": storage_root,
+            "LLMOPS_SERVE_HOST": "127.0.0.1",
+            "TOKENIZERS_PARALLELISM": "false",
+        }
+    )
     env.update(model.env)
     return env
 

@@ -61,8 +61,17 @@ log = logging.getLogger("llmops_factory.endpoint")
 
 MAX_BODY_BYTES = 2_000_000
 RECENT_REQUESTS = 200_000
-_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
-           409: "ABORTED", 413: "PAYLOAD_TOO_LARGE", 500: "INTERNAL", 502: "UNAVAILABLE", 503: "UNAVAILABLE"}
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "ABORTED",
+    413: "PAYLOAD_TOO_LARGE",
+    500: "INTERNAL",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+}
 
 
 class ApiError(Exception):
@@ -72,7 +81,11 @@ class ApiError(Exception):
 
 
 def error_body(status: int, message: str, field: str = "") -> dict[str, Any]:
-    body: dict[str, Any] = {"code": status, "status": _STATUS.get(status, "FAILED_PRECONDITION"), "message": message}
+    body: dict[str, Any] = {
+        "code": status,
+        "status": _STATUS.get(status, "FAILED_PRECONDITION"),
+        "message": message,
+    }
     if field:
         body["field"] = field
     return {"error": body}
@@ -165,8 +178,14 @@ class Endpoint:
             raise
         self.processes[model.id] = proc
         self.failed.pop(model.id, None)
-        log.info("deployed model %s (%s, %s) healthy in %.1f s on port %d", model.id, model.model_version,
-                 model.prompt, seconds, proc.port)
+        log.info(
+            "deployed model %s (%s, %s) healthy in %.1f s on port %d",
+            model.id,
+            model.model_version,
+            model.prompt,
+            seconds,
+            proc.port,
+        )
         return seconds
 
     # -- predict ----------------------------------------------------------------------------------
@@ -183,34 +202,49 @@ class Endpoint:
             deployed_model_id = traffic.pick(state.traffic_split, self.rng.random())
         model = state.model(deployed_model_id)
         if model is None:
-            raise ApiError(404, f"deployed model {deployed_model_id!r} is not on endpoint {self.name} "
-                                f"(deployed: {', '.join(state.ids) or 'none'})", "deployed_model_id")
+            raise ApiError(
+                404,
+                f"deployed model {deployed_model_id!r} is not on endpoint {self.name} "
+                f"(deployed: {', '.join(state.ids) or 'none'})",
+                "deployed_model_id",
+            )
         proc = self.processes.get(model.id)
         if proc is None:
-            raise ApiError(503, f"deployed model {model.id} is not running: {self.failed.get(model.id, 'starting')}")
+            raise ApiError(
+                503, f"deployed model {model.id} is not running: {self.failed.get(model.id, 'starting')}"
+            )
         request_id = self.ids.next()
         proc.in_flight += 1
         try:
-            answer = await self.client.post(proc.predict_url, content=raw,
-                                            headers={"content-type": "application/json"})
+            answer = await self.client.post(
+                proc.predict_url, content=raw, headers={"content-type": "application/json"}
+            )
         except httpx.HTTPError as exc:
             self.counts["upstream_errors"] += 1
-            status, payload = 502, error_body(502, f"deployed model {model.id} did not answer: {type(exc).__name__}")
+            status, payload = (
+                502,
+                error_body(502, f"deployed model {model.id} did not answer: {type(exc).__name__}"),
+            )
         else:
             status = answer.status_code
             try:
                 payload = answer.json()
             except ValueError:
-                status, payload = 502, error_body(502, f"deployed model {model.id} answered non-JSON ({status})")
+                status, payload = (
+                    502,
+                    error_body(502, f"deployed model {model.id} answered non-JSON ({status})"),
+                )
         finally:
             proc.in_flight -= 1
         if status == 200:
-            payload.update({
-                "deployedModelId": model.id,
-                "model": model.model_name or self.name,
-                "modelVersionId": model.model_version,
-                "requestId": request_id,
-            })
+            payload.update(
+                {
+                    "deployedModelId": model.id,
+                    "model": model.model_name or self.name,
+                    "modelVersionId": model.model_version,
+                    "requestId": request_id,
+                }
+            )
             self._remember(request_id, model.model_version)
         else:
             self.counts["errors"] += 1
@@ -223,20 +257,29 @@ class Endpoint:
         if len(self.recent) > RECENT_REQUESTS:
             self.recent.popitem(last=False)
 
-    def _log(self, request_id: int, deployed_model_id: str, instances: list[Any], payload: dict[str, Any],
-             status: int) -> None:
+    def _log(
+        self,
+        request_id: int,
+        deployed_model_id: str,
+        instances: list[Any],
+        payload: dict[str, Any],
+        status: int,
+    ) -> None:
         if status == 200:
             response = [json.dumps(p, sort_keys=True) for p in payload.get("predictions", [])]
         else:
             response = [json.dumps({"status": status, **payload}, sort_keys=True)]
-        self.writer.add("prediction_log", {
-            "endpoint": self.name,
-            "deployed_model_id": deployed_model_id,
-            "logging_time": _now(),
-            "request_id": request_id,
-            "request_payload": [json.dumps(i, sort_keys=True) for i in instances],
-            "response_payload": response,
-        })
+        self.writer.add(
+            "prediction_log",
+            {
+                "endpoint": self.name,
+                "deployed_model_id": deployed_model_id,
+                "logging_time": _now(),
+                "request_id": request_id,
+                "request_payload": [json.dumps(i, sort_keys=True) for i in instances],
+                "response_payload": response,
+            },
+        )
 
     # -- feedback ---------------------------------------------------------------------------------
     def feedback(self, raw: bytes) -> dict[str, Any]:
@@ -248,7 +291,9 @@ class Endpoint:
         if isinstance(request_id, str) and request_id.isdigit():
             request_id = int(request_id)
         if isinstance(request_id, bool) or not isinstance(request_id, int):
-            raise ApiError(400, f"must be the integer requestId of a prediction, got {request_id!r}", "request_id")
+            raise ApiError(
+                400, f"must be the integer requestId of a prediction, got {request_id!r}", "request_id"
+            )
         rating = body.get("rating")
         if isinstance(rating, bool) or rating not in (-1, 0, 1):
             raise ApiError(400, f"must be -1 (thumbs down), 0 or 1 (thumbs up), got {rating!r}", "rating")
@@ -257,10 +302,22 @@ class Endpoint:
             raise ApiError(400, "must be a string of at most 4000 characters", "comment")
         model_version = self.recent.get(request_id)
         if model_version is None:
-            raise ApiError(404, f"request {request_id} was not served by endpoint {self.name} since it started "
-                                f"(or is older than its last {RECENT_REQUESTS} requests)", "request_id")
-        self.writer.add("feedback", {"request_id": request_id, "model_version": model_version, "rating": rating,
-                                     "comment": comment, "feedback_time": _now()})
+            raise ApiError(
+                404,
+                f"request {request_id} was not served by endpoint {self.name} since it started "
+                f"(or is older than its last {RECENT_REQUESTS} requests)",
+                "request_id",
+            )
+        self.writer.add(
+            "feedback",
+            {
+                "request_id": request_id,
+                "model_version": model_version,
+                "rating": rating,
+                "comment": comment,
+                "feedback_time": _now(),
+            },
+        )
         return {"request_id": request_id, "model_version": model_version, "rating": rating}
 
     # -- admin ------------------------------------------------------------------------------------
@@ -269,14 +326,18 @@ class Endpoint:
         models = []
         for m in state.deployed_models:
             proc = self.processes.get(m.id)
-            models.append({
-                **m.as_dict(),
-                "status": "running" if proc and proc.alive() else ("failed" if m.id in self.failed else "stopped"),
-                "error": self.failed.get(m.id),
-                "port": proc.port if proc else None,
-                "in_flight": proc.in_flight if proc else 0,
-                "log": str(proc.log_path) if proc else None,
-            })
+            models.append(
+                {
+                    **m.as_dict(),
+                    "status": "running"
+                    if proc and proc.alive()
+                    else ("failed" if m.id in self.failed else "stopped"),
+                    "error": self.failed.get(m.id),
+                    "port": proc.port if proc else None,
+                    "in_flight": proc.in_flight if proc else 0,
+                    "log": str(proc.log_path) if proc else None,
+                }
+            )
         return {
             "name": state.name,
             "deployed_models": models,
@@ -292,11 +353,15 @@ class Endpoint:
         from llmops_factory.prompts.errors import PromptError
 
         if not isinstance(spec, dict):
-            raise ApiError(400, "must be an object with model_version, model_uri and prompt", "deployed_model")
+            raise ApiError(
+                400, "must be an object with model_version, model_uri and prompt", "deployed_model"
+            )
         allowed = {"id", "model_version", "model_uri", "prompt", "display_name", "model_name", "env"}
         unknown = sorted(set(spec) - allowed)
         if unknown:
-            raise ApiError(400, f"unknown field (allowed: {', '.join(sorted(allowed))})", f"deployed_model.{unknown[0]}")
+            raise ApiError(
+                400, f"unknown field (allowed: {', '.join(sorted(allowed))})", f"deployed_model.{unknown[0]}"
+            )
         for name in ("model_version", "model_uri", "prompt"):
             if not isinstance(spec.get(name), str) or not spec[name]:
                 raise ApiError(400, "is required (a non-empty string)", f"deployed_model.{name}")
@@ -306,11 +371,16 @@ class Endpoint:
         if spec.get("id") is not None and (not spec["id"].isdigit() or spec["id"] == traffic.NEW_MODEL_ID):
             raise ApiError(400, "must be a numeric string other than '0'", "deployed_model.id")
         env = spec.get("env") or {}
-        if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        if not isinstance(env, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+        ):
             raise ApiError(400, "must be an object of string values", "deployed_model.env")
         if not _model_folder_ok(spec["model_uri"]):
-            raise ApiError(400, f"{spec['model_uri']} is not a merged model folder (no config.json)",
-                           "deployed_model.model_uri")
+            raise ApiError(
+                400,
+                f"{spec['model_uri']} is not a merged model folder (no config.json)",
+                "deployed_model.model_uri",
+            )
         try:
             resolve(spec["prompt"], self.storage_root)
         except PromptError as exc:
@@ -327,7 +397,9 @@ class Endpoint:
             spec = self._check_model_request(body.get("deployed_model"))
             deployed_id = spec.get("id") or str(self.ids.next())
             if state.model(deployed_id) is not None:
-                raise ApiError(409, f"deployed model id {deployed_id} is already on the endpoint", "deployed_model.id")
+                raise ApiError(
+                    409, f"deployed model id {deployed_id} is already on the endpoint", "deployed_model.id"
+                )
             split = body.get("traffic_split")
             if split is None:  # as on Vertex AI: no split = the split is not changed (the new model gets 0)
                 split = {**state.traffic_split, traffic.NEW_MODEL_ID: 0 if state.deployed_models else 100}
@@ -348,17 +420,26 @@ class Endpoint:
             try:
                 seconds = await asyncio.to_thread(self._launch, model)
             except ServingProcessError as exc:
-                raise ApiError(400, f"the serving container did not start, nothing changed: {exc}",
-                               "deployed_model") from None
+                raise ApiError(
+                    400, f"the serving container did not start, nothing changed: {exc}", "deployed_model"
+                ) from None
             new_state = state.with_changes(
                 deployed_models=(*state.deployed_models, model),
                 traffic_split={k: v for k, v in traffic.replace_new_id(split, deployed_id).items()},
             )
             save_state(self.state_path, new_state)
             self.state = new_state
-            log.info("deployed %s as %s; traffic split %s", model.display_name, deployed_id, new_state.traffic_split)
-            return {"deployed_model": model.as_dict(), "traffic_split": dict(new_state.traffic_split),
-                    "start_seconds": round(seconds, 3)}
+            log.info(
+                "deployed %s as %s; traffic split %s",
+                model.display_name,
+                deployed_id,
+                new_state.traffic_split,
+            )
+            return {
+                "deployed_model": model.as_dict(),
+                "traffic_split": dict(new_state.traffic_split),
+                "start_seconds": round(seconds, 3),
+            }
 
     async def undeploy(self, raw: bytes) -> dict[str, Any]:
         body = _obj(raw, "undeploy")
@@ -369,15 +450,23 @@ class Endpoint:
         async with self.admin_lock:
             state = self.state
             if not isinstance(deployed_id, str) or state.model(deployed_id) is None:
-                raise ApiError(404, f"deployed model {deployed_id!r} is not on endpoint {self.name} "
-                                    f"(deployed: {', '.join(state.ids) or 'none'})", "deployed_model_id")
+                raise ApiError(
+                    404,
+                    f"deployed model {deployed_id!r} is not on endpoint {self.name} "
+                    f"(deployed: {', '.join(state.ids) or 'none'})",
+                    "deployed_model_id",
+                )
             remaining = [i for i in state.ids if i != deployed_id]
             split = body.get("traffic_split")
             if split is None:
                 share = state.traffic_split.get(deployed_id, 0)
                 if share and remaining:
-                    raise ApiError(400, f"deployed model {deployed_id} still takes {share}% of traffic; pass the "
-                                        "traffic_split of the remaining models", "traffic_split")
+                    raise ApiError(
+                        400,
+                        f"deployed model {deployed_id} still takes {share}% of traffic; pass the "
+                        "traffic_split of the remaining models",
+                        "traffic_split",
+                    )
                 split = {k: v for k, v in state.traffic_split.items() if k != deployed_id}
             try:
                 split = traffic.validate_split(split, remaining)
@@ -419,7 +508,7 @@ class Endpoint:
 
 def _model_folder_ok(uri: str) -> bool:
     if uri.startswith("file://"):
-        path = Path(uri[len("file://"):])
+        path = Path(uri[len("file://") :])
     elif "://" in uri:
         return True  # remote folders are checked by the container itself
     else:
@@ -436,8 +525,13 @@ def create_app(endpoint: Endpoint) -> Any:
         yield
         await endpoint.stop()
 
-    app = FastAPI(title=f"LLMOps Factory local endpoint {endpoint.name}", lifespan=lifespan, docs_url=None,
-                  redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title=f"LLMOps Factory local endpoint {endpoint.name}",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
 
     def reply(status: int, body: dict[str, Any]) -> JSONResponse:
         return JSONResponse(body, status_code=status)
@@ -475,16 +569,25 @@ def create_app(endpoint: Endpoint) -> Any:
     def admin(request: Request) -> None:
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), endpoint.token.encode()):
+        if scheme.lower() != "bearer" or not secrets.compare_digest(
+            given.strip().encode(), endpoint.token.encode()
+        ):
             raise ApiError(401, "admin calls need the header 'Authorization: Bearer <endpoint admin token>'")
 
     @app.get("/v1/health")
     async def health():
         state = endpoint.state
-        down = [m.id for m in state.deployed_models
-                if not (endpoint.processes.get(m.id) and endpoint.processes[m.id].alive())]
-        body = {"status": "ready" if not down else "degraded", "endpoint": endpoint.name,
-                "deployed_models": len(state.deployed_models), "down": down}
+        down = [
+            m.id
+            for m in state.deployed_models
+            if not (endpoint.processes.get(m.id) and endpoint.processes[m.id].alive())
+        ]
+        body = {
+            "status": "ready" if not down else "degraded",
+            "endpoint": endpoint.name,
+            "deployed_models": len(state.deployed_models),
+            "down": down,
+        }
         return reply(200 if not down else 503, body)
 
     @app.post("/v1/predict")

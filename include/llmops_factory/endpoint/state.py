@@ -31,7 +31,9 @@ class EndpointStateError(ValueError):
 
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
-        raise EndpointStateError(f"endpoint name {name!r} must match {_NAME.pattern} (e.g. support-assistant)")
+        raise EndpointStateError(
+            f"endpoint name {name!r} must match {_NAME.pattern} (e.g. support-assistant)"
+        )
     return name
 
 
@@ -70,7 +72,9 @@ class EndpointState:
         return next((m for m in self.deployed_models if m.id == deployed_id), None)
 
     def with_changes(self, **changes: Any) -> EndpointState:
-        return replace(self, updated_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds"), **changes)
+        return replace(
+            self, updated_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds"), **changes
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -91,7 +95,9 @@ def load_state(path: Path, name: str) -> EndpointState:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("state_version") != STATE_VERSION:
-            raise EndpointStateError(f"{path}: state_version {data.get('state_version')!r} is not {STATE_VERSION}")
+            raise EndpointStateError(
+                f"{path}: state_version {data.get('state_version')!r} is not {STATE_VERSION}"
+            )
         if data.get("name") != name:
             raise EndpointStateError(f"{path}: holds endpoint {data.get('name')!r}, not {name!r}")
         models = tuple(DeployedModel(**m) for m in data["deployed_models"])
@@ -101,8 +107,13 @@ def load_state(path: Path, name: str) -> EndpointState:
         if isinstance(exc, EndpointStateError):
             raise
         raise EndpointStateError(f"{path}: endpoint state cannot be read ({exc})") from exc
-    return EndpointState(name=name, deployed_models=models, traffic_split=split, sampling_rate=rate,
-                         updated_at=data.get("updated_at"))
+    return EndpointState(
+        name=name,
+        deployed_models=models,
+        traffic_split=split,
+        sampling_rate=rate,
+        updated_at=data.get("updated_at"),
+    )
 
 
 def save_state(path: Path, state: EndpointState) -> None:

@@ -16,9 +16,30 @@ from tests.unit.trainer.conftest import write_corpus
 
 MODEL_VERSION = "v-test-1"
 TINY_FLAGS = [
-    "--vocab_size", "1024", "--hidden_size", "32", "--intermediate_size", "64", "--num_hidden_layers", "2",
-    "--num_attention_heads", "2", "--context_length", "64", "--max_position_embeddings", "1024", "--steps", "10",
-    "--batch_size", "4", "--learning_rate", "5e-3", "--warmup_steps", "2", "--num_threads", "1",
+    "--vocab_size",
+    "1024",
+    "--hidden_size",
+    "32",
+    "--intermediate_size",
+    "64",
+    "--num_hidden_layers",
+    "2",
+    "--num_attention_heads",
+    "2",
+    "--context_length",
+    "64",
+    "--max_position_embeddings",
+    "1024",
+    "--steps",
+    "10",
+    "--batch_size",
+    "4",
+    "--learning_rate",
+    "5e-3",
+    "--warmup_steps",
+    "2",
+    "--num_threads",
+    "1",
 ]
 
 

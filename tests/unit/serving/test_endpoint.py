@@ -71,8 +71,12 @@ def test_admin_calls_need_the_token(endpoint):
     token_file = endpoint.directory / "admin-token"
     assert token_file.is_file() and oct(token_file.stat().st_mode & 0o777) == "0o600"
     for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": "Basic abc"}):
-        for method, path in (("GET", "/v1/admin/endpoint"), ("POST", "/v1/admin/deploy"),
-                             ("POST", "/v1/admin/undeploy"), ("POST", "/v1/admin/traffic-split")):
+        for method, path in (
+            ("GET", "/v1/admin/endpoint"),
+            ("POST", "/v1/admin/deploy"),
+            ("POST", "/v1/admin/undeploy"),
+            ("POST", "/v1/admin/traffic-split"),
+        ):
             answer = httpx.request(method, endpoint.url + path, headers=headers, json={})
             assert answer.status_code == 401, (method, path, answer.text)
             assert "Authorization: Bearer" in answer.json()["error"]["message"]
@@ -86,14 +90,23 @@ def test_an_empty_endpoint_refuses_predictions_without_a_server_error(endpoint):
 @pytest.mark.parametrize(
     ("model", "field"),
     [
-        ({"model_version": "v", "model_uri": "/does/not/exist", "prompt": "support_assistant@1.0.0"},
-         "deployed_model.model_uri"),
+        (
+            {"model_version": "v", "model_uri": "/does/not/exist", "prompt": "support_assistant@1.0.0"},
+            "deployed_model.model_uri",
+        ),
         ({"model_version": "v", "prompt": "support_assistant@1.0.0"}, "deployed_model.model_uri"),
-        ({"model_version": "v", "model_uri": "MERGED", "prompt": "support_assistant@7.0.0"}, "deployed_model.prompt"),
-        ({"model_version": "v", "model_uri": "MERGED", "prompt": "support_assistant@1.0.0", "gpu": 1},
-         "deployed_model.gpu"),
-        ({"model_version": "v", "model_uri": "MERGED", "prompt": "support_assistant@1.0.0", "id": "0"},
-         "deployed_model.id"),
+        (
+            {"model_version": "v", "model_uri": "MERGED", "prompt": "support_assistant@7.0.0"},
+            "deployed_model.prompt",
+        ),
+        (
+            {"model_version": "v", "model_uri": "MERGED", "prompt": "support_assistant@1.0.0", "gpu": 1},
+            "deployed_model.gpu",
+        ),
+        (
+            {"model_version": "v", "model_uri": "MERGED", "prompt": "support_assistant@1.0.0", "id": "0"},
+            "deployed_model.id",
+        ),
     ],
 )
 def test_bad_deploy_requests_are_refused_naming_the_field(admin, merged_model, model, field):
@@ -108,7 +121,9 @@ def test_first_deployment_takes_all_traffic(admin, merged_model, ids):
     with pytest.raises(EndpointError, match="must sum to 100") as err:
         admin.deploy(MODEL_VERSION, merged_model.as_uri(), "support_assistant@1.0.0", traffic_split={"0": 50})
     assert err.value.field == "traffic_split"
-    result = admin.deploy(MODEL_VERSION, merged_model.as_uri(), "support_assistant@1.0.0", model_name="support-assistant")
+    result = admin.deploy(
+        MODEL_VERSION, merged_model.as_uri(), "support_assistant@1.0.0", model_name="support-assistant"
+    )
     ids["champion"] = result["deployed_model"]["id"]
     assert result["traffic_split"] == {ids["champion"]: 100}
     state = admin.get()
@@ -125,11 +140,13 @@ def test_first_deployment_takes_all_traffic(admin, merged_model, ids):
 def test_prompt_only_canary_and_observed_split(admin, merged_model, serving_storage, ids):
     champion = ids["champion"]
     with pytest.raises(EndpointError, match="unknown deployed model id '999'"):
-        admin.deploy("v-test-2", merged_model.as_uri(), "support_assistant@1.1.0",
-                     traffic_split={"0": 30, "999": 70})
+        admin.deploy(
+            "v-test-2", merged_model.as_uri(), "support_assistant@1.1.0", traffic_split={"0": 30, "999": 70}
+        )
     version2 = copy_version(serving_storage, "v-test-2")
-    result = admin.deploy("v-test-2", version2.as_uri(), "support_assistant@1.1.0",
-                          traffic_split={"0": 30, champion: 70})
+    result = admin.deploy(
+        "v-test-2", version2.as_uri(), "support_assistant@1.1.0", traffic_split={"0": 30, champion: 70}
+    )
     ids["challenger"] = challenger = result["deployed_model"]["id"]
     assert result["traffic_split"] == {champion: 70, challenger: 30}
     seen = {champion: 0, challenger: 0}
@@ -160,30 +177,41 @@ def test_bad_predictions_are_4xx_and_logged_errors_are_counted(endpoint, admin):
 def test_traffic_split_changes_are_validated_before_anything_changes(admin, ids):
     champion, challenger = ids["champion"], ids["challenger"]
     before = admin.get()["traffic_split"]
-    for split, message in (({champion: 60, challenger: 30}, "must sum to 100"),
-                           ({champion: 50, "42": 50}, "unknown deployed model id '42'"),
-                           ({champion: 50.5, challenger: 49.5}, "integer percent")):
+    for split, message in (
+        ({champion: 60, challenger: 30}, "must sum to 100"),
+        ({champion: 50, "42": 50}, "unknown deployed model id '42'"),
+        ({champion: 50.5, challenger: 49.5}, "integer percent"),
+    ):
         with pytest.raises(EndpointError, match=message) as err:
             admin.set_traffic_split(split)
         assert err.value.status == 400 and err.value.field == "traffic_split"
     assert admin.get()["traffic_split"] == before
-    assert admin.set_traffic_split({champion: 50, challenger: 50})["traffic_split"] == {champion: 50, challenger: 50}
+    assert admin.set_traffic_split({champion: 50, challenger: 50})["traffic_split"] == {
+        champion: 50,
+        challenger: 50,
+    }
 
 
 def test_feedback_goes_to_the_warehouse_with_the_log(endpoint, admin, home, ids):
     answer = admin.predict(ASK, GREEDY, deployed_model_id=ids["challenger"])
     request_id = answer["requestId"]
     assert admin.feedback(request_id, 1, "helpful")["model_version"] == "v-test-2"
-    for body, field in (({"request_id": 1, "rating": 1}, "request_id"),
-                        ({"request_id": request_id, "rating": 5}, "rating"),
-                        ({"request_id": "abc", "rating": 1}, "request_id"),
-                        ({"request_id": request_id, "rating": 1, "stars": 3}, "stars")):
+    for body, field in (
+        ({"request_id": 1, "rating": 1}, "request_id"),
+        ({"request_id": request_id, "rating": 5}, "rating"),
+        ({"request_id": "abc", "rating": 1}, "request_id"),
+        ({"request_id": request_id, "rating": 1, "stars": 3}, "stars"),
+    ):
         reply = httpx.post(endpoint.url + "/v1/feedback", json=body)
         assert reply.status_code in (400, 404) and reply.json()["error"]["field"] == field, reply.text
     stats = admin.flush()
     assert stats["flushed"] and stats["pending_rows"] == 0
-    rows = query(home, "SELECT endpoint, deployed_model_id, logging_time, request_payload, response_payload "
-                       "FROM prediction_log WHERE request_id = ?", [request_id])
+    rows = query(
+        home,
+        "SELECT endpoint, deployed_model_id, logging_time, request_payload, response_payload "
+        "FROM prediction_log WHERE request_id = ?",
+        [request_id],
+    )
     assert len(rows) == 1
     name, deployed, logged_at, request_payload, response_payload = rows[0]
     assert (name, deployed) == (NAME, ids["challenger"]) and logged_at is not None
@@ -191,11 +219,15 @@ def test_feedback_goes_to_the_warehouse_with_the_log(endpoint, admin, home, ids)
     logged = json.loads(response_payload[0])
     assert logged["model_version"] == "v-test-2" and logged["prompt_version"] == "1.1.0"
     assert {"tokens_in", "tokens_out", "latency_ms"} <= set(logged)
-    feedback = query(home, "SELECT model_version, rating, comment FROM feedback WHERE request_id = ?", [request_id])
+    feedback = query(
+        home, "SELECT model_version, rating, comment FROM feedback WHERE request_id = ?", [request_id]
+    )
     assert feedback == [("v-test-2", 1, "helpful")]
     total = query(home, "SELECT count(*), count(DISTINCT request_id) FROM prediction_log")[0]
     assert total[0] == total[1] and total[0] >= 150  # every request logged once (sampling rate 1.0)
-    errors = query(home, "SELECT count(*) FROM prediction_log WHERE response_payload[1] LIKE '%\"error\"%'")[0][0]
+    errors = query(home, "SELECT count(*) FROM prediction_log WHERE response_payload[1] LIKE '%\"error\"%'")[
+        0
+    ][0]
     assert errors >= 1  # the bad instance that reached a container is logged as an error answer
 
 
@@ -207,15 +239,24 @@ def test_undeploy_needs_the_new_split_while_the_model_takes_traffic(admin, ids):
     with pytest.raises(EndpointError) as err:
         admin.undeploy("31337")
     assert err.value.status == 404
-    assert admin.undeploy(challenger, {champion: 100}) == {"undeployed": challenger, "traffic_split": {champion: 100}}
+    assert admin.undeploy(challenger, {champion: 100}) == {
+        "undeployed": challenger,
+        "traffic_split": {champion: 100},
+    }
     assert [m["id"] for m in admin.get()["deployed_models"]] == [champion]
 
 
-def test_state_survives_a_restart_and_shutdown_flushes_the_log(endpoint, home, merged_model, serving_storage, ids):
+def test_state_survives_a_restart_and_shutdown_flushes_the_log(
+    endpoint, home, merged_model, serving_storage, ids
+):
     with endpoint.client() as client:
         version3 = copy_version(serving_storage, "v-test-3")
-        added = client.deploy("v-test-3", version3.as_uri(), "support_assistant@1.0.0",
-                              traffic_split={"0": 20, ids["champion"]: 80})["deployed_model"]["id"]
+        added = client.deploy(
+            "v-test-3",
+            version3.as_uri(),
+            "support_assistant@1.0.0",
+            traffic_split={"0": 20, ids["champion"]: 80},
+        )["deployed_model"]["id"]
         before = client.get()
         last = client.predict(ASK, GREEDY)["requestId"]  # buffered: the flush interval is 60 s
     assert endpoint.stop() == 0
@@ -228,7 +269,8 @@ def test_state_survives_a_restart_and_shutdown_flushes_the_log(endpoint, home, m
             after = client.get()
             assert after["traffic_split"] == before["traffic_split"]
             assert [(m["id"], m["model_version"], m["prompt"]) for m in after["deployed_models"]] == [
-                (m["id"], m["model_version"], m["prompt"]) for m in before["deployed_models"]]
+                (m["id"], m["model_version"], m["prompt"]) for m in before["deployed_models"]
+            ]
             assert all(m["status"] == "running" for m in after["deployed_models"])
             assert client.predict(ASK, GREEDY, deployed_model_id=added)["modelVersionId"] == "v-test-3"
     finally:
