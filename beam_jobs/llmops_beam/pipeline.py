@@ -26,6 +26,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 
+from llmops_factory.prompts.refs import DEFAULT_PROMPT_REF
 from llmops_beam.dedup import ExactDedup, NearDedup
 from llmops_beam.format import FormatExamples, PortablePrompt
 from llmops_beam.io import ReadRawPartition, join, list_partition_files, normalize_root
@@ -45,7 +46,7 @@ from llmops_beam.sinks import (
 from llmops_beam.split import AssignSplit
 
 LOG = logging.getLogger(__name__)
-DEFAULT_PROMPT = "support_assistant@1.0.0"
+DEFAULT_PROMPT = DEFAULT_PROMPT_REF
 DEFAULT_INSTRUCTION_PROMPT = "support_instruction@1.0.0"
 
 

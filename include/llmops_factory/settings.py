@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from llmops_factory.errors import DeterministicError
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -33,7 +34,7 @@ CONFIG_DIR = Path(__file__).resolve().parent / "config"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-class SettingsError(RuntimeError):
+class SettingsError(DeterministicError, RuntimeError):
     """A setting is missing or invalid; the message names it and how to set it."""
 
 

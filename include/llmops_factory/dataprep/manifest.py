@@ -15,6 +15,8 @@ No Beam or Airflow import.
 
 from __future__ import annotations
 
+from llmops_factory.errors import DeterministicError
+
 import dataclasses
 import datetime as _dt
 import json
@@ -33,7 +35,7 @@ class ReconciliationError(ValueError):
         super().__init__("manifest does not reconcile:\n" + "\n".join(f"  - {p}" for p in self.problems))
 
 
-class DataValidationError(ValueError):
+class DataValidationError(DeterministicError, ValueError):
     """The day's data fails validation; ``problems`` lists every failed check with its counts."""
 
     def __init__(self, problems: Sequence[str], summary: Mapping[str, Any] | None = None):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from llmops_factory.errors import DeterministicError
+
 from dataclasses import dataclass
 
 
-class PromptError(ValueError):
+class PromptError(DeterministicError, ValueError):
     """Base class of every prompt error (a ``ValueError``: the input is wrong, not the code)."""
 
 
