@@ -64,9 +64,7 @@ def serve(name, host, port, sampling_rate, flush_interval, start_timeout, log_le
     from llmops_factory.endpoint.server import Endpoint, create_app
     from llmops_factory.settings import get_settings
 
-    settings = get_settings()
-    if settings.target != "local":
-        raise click.ClickException("the local endpoint runs on the local target only (LLMOPS_TARGET=local)")
+    settings = get_settings()  # the local platform's settings (home, endpoint host and port)
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout
     )

@@ -146,7 +146,8 @@ class EndpointClient:
 class LocalEndpoint:
     """Start the endpoint server as a process (``python -m llmops_factory.endpoint serve``) and stop it.
 
-    ``stop`` sends SIGTERM: the server stops its serving containers and flushes the log before it exits.
+    ``detach=True`` starts it in its own session so that it outlives the caller (a DAG task starting the
+    endpoint); ``python -m llmops_factory.endpoint stop`` stops it later. ``stop`` sends SIGTERM: the server stops its serving containers and flushes the log before it exits.
     """
 
     def __init__(
@@ -158,7 +159,9 @@ class LocalEndpoint:
         sampling_rate: float | None = None,
         flush_interval_s: float | None = None,
         env: Mapping[str, str] | None = None,
+        detach: bool = False,
     ):
+        self.detach = detach
         self.name = name
         self.home = Path(home)
         self.port = port
@@ -189,6 +192,8 @@ class LocalEndpoint:
         if self.flush_interval_s is not None:
             cmd += ["--flush-interval", str(self.flush_interval_s)]
         env = {**os.environ, **self.env, "LLMOPS_LOCAL__HOME": str(self.home), "LLMOPS_TARGET": "local"}
+        here = str(Path(__file__).resolve().parents[2])  # the folder holding llmops_factory
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([here, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]))
         self.directory.mkdir(parents=True, exist_ok=True)
         log = (self.directory / "endpoint.log").open("ab")
         started = time.monotonic()
