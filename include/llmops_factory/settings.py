@@ -104,6 +104,17 @@ class TrainingSettings(BaseModel):
     boot_disk_size_gb: int = Field(default=200, ge=10, description="Boot disk of each training replica.")
 
 
+class ServingSettings(BaseModel):
+    endpoint_display_name: str | None = Field(
+        default=None, description="Display name of the Vertex AI Endpoint (Terraform creates it); None: use_case."
+    )
+    machine_type: str = Field(default="g2-standard-8", description="Serving machine type of a deployed model.")
+    accelerator_type: str = Field(default="NVIDIA_L4", description="Serving accelerator type ('' for CPU only).")
+    accelerator_count: int = Field(default=1, ge=0, description="Accelerators per serving replica.")
+    min_replica_count: int = Field(default=1, ge=1, description="Autoscaling floor of a deployed model.")
+    max_replica_count: int = Field(default=2, ge=1, description="Autoscaling ceiling of a deployed model.")
+
+
 class GcpSettings(BaseModel):
     project_id: str | None = Field(default=None, description="Google Cloud project id.")
     region: str = Field(default="europe-west4", description="Region of Vertex AI, Dataflow and buckets.")
@@ -122,6 +133,7 @@ class GcpSettings(BaseModel):
     )
     dataflow: DataflowSettings = Field(default_factory=DataflowSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @property
     def storage_root(self) -> str:
