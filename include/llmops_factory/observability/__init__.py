@@ -76,7 +76,9 @@ def _fail(path: Path, where: str, problem: str) -> MetricsFileError:
     return MetricsFileError(f"{path}: {where}: {problem}")
 
 
-def _require(path: Path, where: str, data: Mapping[str, Any], field: str, allowed: tuple[str, ...] = ()) -> Any:
+def _require(
+    path: Path, where: str, data: Mapping[str, Any], field: str, allowed: tuple[str, ...] = ()
+) -> Any:
     value = data.get(field)
     if value in (None, ""):
         raise _fail(path, where, f"field {field!r} is missing")
