@@ -1,5 +1,5 @@
-# Development environment: small Composer, no deletion protection on scratch tables, Google-managed keys
-# unless kms_key_name is set.
+# Development environment: small Composer, fewer workers and replicas, Google-managed keys unless
+# kms_key_name is set. Warehouse tables keep deletion protection (the platform default) here too.
 
 provider "google" {
   project = var.project_id
@@ -28,7 +28,6 @@ module "platform" {
   budget                    = var.budget
   image_pushers             = var.image_pushers
 
-  deletion_protection    = false
   staging_retention_days = 7
   dataflow_max_workers   = 4
   serving_replicas       = { min = 1, max = 1 }
