@@ -252,13 +252,13 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise SettingsError(f"invalid settings (config file {config_file()}): {problems}") from None
     declared = _declared_target(config_file())
     if declared is not None and declared != target:
-        raise SettingsError(f"config file {config_file()} says target={declared!r} but LLMOPS_TARGET={target!r}")
+        raise SettingsError(
+            f"config file {config_file()} says target={declared!r} but LLMOPS_TARGET={target!r}"
+        )
     return settings
 
 
