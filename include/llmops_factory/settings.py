@@ -87,6 +87,9 @@ class DataflowSettings(BaseModel):
     sdk_container_image: str | None = Field(
         default=None, description="Custom worker image (Artifact Registry); None uses --setup_file."
     )
+    service_account: str | None = Field(
+        default=None, description="Dataflow worker service account; unset: gcp.service_account."
+    )
 
 
 class TrainingSettings(BaseModel):
@@ -102,6 +105,20 @@ class TrainingSettings(BaseModel):
         description="Base model: a layout path under the storage root, a gs:// path or a local folder.",
     )
     boot_disk_size_gb: int = Field(default=200, ge=10, description="Boot disk of each training replica.")
+    service_account: str | None = Field(
+        default=None, description="Vertex AI training service account; unset: gcp.service_account."
+    )
+
+
+class ServingSettings(BaseModel):
+    machine_type: str = Field(default="g2-standard-8", description="Vertex AI endpoint replica machine type.")
+    accelerator_type: str = Field(default="NVIDIA_L4", description="Accelerator of each serving replica.")
+    accelerator_count: int = Field(default=1, ge=0, description="Accelerators per serving replica.")
+    min_replica_count: int = Field(default=1, ge=1, description="Autoscaling floor of a deployed model.")
+    max_replica_count: int = Field(default=2, ge=1, description="Autoscaling ceiling of a deployed model.")
+    service_account: str | None = Field(
+        default=None, description="Service account the deployed models run as; unset: gcp.service_account."
+    )
 
 
 class ServingSettings(BaseModel):
@@ -131,6 +148,9 @@ class GcpSettings(BaseModel):
     serving_container_uri: str | None = Field(
         default=None, description="Serving image (defaults to the trainer image, which also serves)."
     )
+    endpoint_id: str | None = Field(
+        default=None, description="Vertex AI endpoint the DAGs deploy to (Terraform output endpoint_id)."
+    )
     dataflow: DataflowSettings = Field(default_factory=DataflowSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
@@ -145,6 +165,12 @@ class Thresholds(BaseModel):
         default=0.25, ge=0, le=1, description="Data validation fails above this dead-letter ratio."
     )
     min_examples_per_day: int = Field(default=1, ge=0, description="A day with fewer examples fails.")
+
+
+class DeploySettings(BaseModel):
+    canary_percent: int = Field(
+        default=10, ge=1, le=50, description="Default traffic share of a new challenger (percent)."
+    )
 
 
 class Prices(BaseModel):
@@ -174,6 +200,7 @@ class Settings(BaseSettings):
     local: LocalSettings = Field(default_factory=LocalSettings)
     gcp: GcpSettings = Field(default_factory=GcpSettings)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    deploy: DeploySettings = Field(default_factory=DeploySettings)
     prices: Prices = Field(default_factory=Prices)
 
     @classmethod
@@ -234,13 +261,13 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise SettingsError(f"invalid settings (config file {config_file()}): {problems}") from None
     declared = _declared_target(config_file())
     if declared is not None and declared != target:
-        raise SettingsError(f"config file {config_file()} says target={declared!r} but LLMOPS_TARGET={target!r}")
+        raise SettingsError(
+            f"config file {config_file()} says target={declared!r} but LLMOPS_TARGET={target!r}"
+        )
     return settings
 
 
