@@ -184,6 +184,40 @@ class Prices(BaseModel):
     )
 
 
+
+# -- monitoring (llmops_monitoring) ---------------------------------------------------------------
+class MonitoringSettings(BaseModel):
+    """Daily monitoring: sampling, drift, A/B decision policy, serving prices and alert delivery.
+
+    Alert thresholds left at ``None`` take the default of the metric catalogue
+    (``llmops_factory/observability/metrics.yaml``), the same numbers Terraform's alert policies use.
+    """
+
+    score_sample: int = Field(default=2000, ge=10, description="Responses per model and day scored for unsafe / PII / hallucination.")
+    relevance_sample: int = Field(default=200, ge=10, description="Responses per model and day embedded for relevance.")
+    drift_sample: int = Field(default=400, ge=20, description="Prompts of the day embedded for drift.")
+    drift_reference_size: int = Field(default=400, ge=20, description="Training-snapshot prompts embedded as drift reference.")
+    drift_auc_threshold: float | None = Field(default=None, gt=0.5, le=1, description="Domain-classifier AUC above which prompts drifted (None: the catalogue's).")
+    drift_mmd_alpha: float = Field(default=0.01, gt=0, lt=1, description="MMD permutation-test p-value below which prompts drifted.")
+    drift_permutations: int = Field(default=200, ge=20, description="Permutations of the MMD test.")
+    toxicity_threshold: float = Field(default=0.8, gt=0, le=1, description="Toxicity score at or above which a response is unsafe.")
+    min_samples: int = Field(default=300, ge=1, description="Requests each arm needs before any promote or rollback.")
+    ab_window_days: int = Field(default=7, ge=1, description="Days of traffic (ending with the run's day) the A/B test reads.")
+    ab_max_per_arm: int = Field(default=20000, ge=100, description="Requests per arm the A/B test reads at most (deterministic sample).")
+    alpha: float = Field(default=0.01, gt=0, lt=0.5, description="Significance level of each A/B test.")
+    feedback_margin: float = Field(default=0.05, ge=0, lt=1, description="Non-inferiority margin on the positive-feedback rate.")
+    unsafe_margin: float = Field(default=0.01, ge=0, lt=1, description="Non-inferiority margin on the unsafe rate.")
+    max_unsafe_rate: float | None = Field(default=None, ge=0, le=1, description="Unsafe-rate limit (None: the catalogue's).")
+    max_error_rate: float | None = Field(default=None, ge=0, le=1, description="Error-rate limit (None: the catalogue's).")
+    latency_p95_slo_ms: float | None = Field(default=None, gt=0, description="p95 latency SLO in ms (None: the catalogue's).")
+    cost_budget_per_1k_usd: float | None = Field(default=None, ge=0, description="Cost budget per 1000 predictions (None: the catalogue's).")
+    fallback_hours: int = Field(default=48, ge=0, description="Hours an old champion stays deployed (at 0%) after a promotion.")
+    local_machine_type: str = Field(default="local-cpu", description="Price key of a local serving replica.")
+    token_price_in_per_1k_usd: float = Field(default=0.0, ge=0, description="Price per 1000 prompt tokens.")
+    token_price_out_per_1k_usd: float = Field(default=0.0, ge=0, description="Price per 1000 generated tokens.")
+    webhook_url: str | None = Field(default=None, description="Local target: POST each alert as JSON here too.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LLMOPS_",
@@ -202,6 +236,7 @@ class Settings(BaseSettings):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     prices: Prices = Field(default_factory=Prices)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     @classmethod
     def settings_customise_sources(
