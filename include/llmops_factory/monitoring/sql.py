@@ -2,7 +2,9 @@
 transpiled to DuckDB by ``sqlglot`` on the local target (the tests execute the transpiled text).
 
 Table names are ``{table}`` placeholders filled with the target's qualified names; parameters are
-BigQuery named parameters (``@start``), which sqlglot turns into DuckDB's ``$start``.
+BigQuery named parameters (``@start``), which sqlglot turns into DuckDB's ``$start``. One function has no
+DuckDB twin that fails the same way: ``SAFE.PARSE_JSON`` (NULL on invalid JSON) becomes
+``CASE WHEN json_valid(x) THEN json(x) END``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,12 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 TABLES = ("prediction_log", "feedback")
 
 
+def _fill(source: str, tables: Mapping[str, str]) -> str:
+    for name, qualified in tables.items():
+        source = source.replace("{" + name + "}", qualified)
+    return source
+
+
 @functools.cache
 def text(name: str) -> str:
     """The BigQuery text of ``sql/<name>.sql``."""
@@ -28,7 +36,7 @@ def text(name: str) -> str:
 
 def bigquery(name: str, tables: Mapping[str, str]) -> str:
     """The query for BigQuery with ``tables`` (name → backquoted ``project.dataset.table``)."""
-    return text(name).format(**{t: tables[t] for t in TABLES})
+    return _fill(text(name), {t: tables[t] for t in TABLES})
 
 
 @functools.cache
@@ -36,8 +44,19 @@ def duckdb(name: str) -> str:
     """The query transpiled to DuckDB (tables by their plain names)."""
     import sqlglot
 
-    source = text(name).format(**{t: t for t in TABLES})
-    return sqlglot.transpile(source, read="bigquery", write="duckdb")[0]
+    from sqlglot import exp
+
+    def safe_parse_json(node: exp.Expression) -> exp.Expression:
+        # BigQuery's SAFE.PARSE_JSON(x) is NULL for invalid JSON; DuckDB's json(x) raises, so guard it
+        if isinstance(node, exp.SafeFunc) and isinstance(node.this, exp.ParseJSON):
+            arg = node.this.this
+            return exp.Case(ifs=[exp.If(this=exp.func("json_valid", arg.copy()),
+                                        true=exp.func("json", arg.copy()))])
+        return node
+
+    source = _fill(text(name), {t: t for t in TABLES})
+    tree = sqlglot.parse_one(source, read="bigquery").transform(safe_parse_json)
+    return tree.sql(dialect="duckdb")
 
 
 def run_duckdb(conn: Any, name: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
