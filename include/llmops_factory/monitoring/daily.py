@@ -82,7 +82,7 @@ def day_metrics(query: Query, roles: Sequence[Role], *, start: _dt.datetime, end
                     m[q] = (float(f[q]), ok)
             m["tokens_in"] = (int(f.get("tokens_in") or 0), ok)
             m["tokens_out"] = (int(f.get("tokens_out") or 0), ok)
-        if role.role != "unknown":
+        if role.role != "unknown" and n:
             cost = day_cost_usd(role.machine, hours, int(f.get("tokens_in") or 0), int(f.get("tokens_out") or 0),
                                 prices=prices, token_price_in_per_1k=monitoring.token_price_in_per_1k_usd,
                                 token_price_out_per_1k=monitoring.token_price_out_per_1k_usd)
