@@ -101,17 +101,31 @@ from llmops_plugins.stages.serving import ENDPOINT_POOL
 def llmops_monitoring():
     endpoint_task = {"pool": ENDPOINT_POOL}
     roles = ResolveRoles(task_id="resolve_roles", **endpoint_task)
-    metrics = ComputeMetrics(task_id="compute_metrics", roles=roles.output,
-                             execution_timeout=dt.timedelta(minutes=30))
+    metrics = ComputeMetrics(
+        task_id="compute_metrics", roles=roles.output, execution_timeout=dt.timedelta(minutes=30)
+    )
     drift = DetectDrift(task_id="detect_drift", execution_timeout=dt.timedelta(minutes=30))
     decision = DecideAB(task_id="decide", roles=roles.output, execution_timeout=dt.timedelta(minutes=30))
-    written = WriteMetrics(task_id="write_metrics", metrics=metrics.output, drift=drift.output, roles=roles.output)
-    alerts = RaiseAlerts(task_id="raise_alerts", metrics=metrics.output, drift=drift.output,
-                         decision=decision.output, roles=roles.output)
+    written = WriteMetrics(
+        task_id="write_metrics", metrics=metrics.output, drift=drift.output, roles=roles.output
+    )
+    alerts = RaiseAlerts(
+        task_id="raise_alerts",
+        metrics=metrics.output,
+        drift=drift.output,
+        decision=decision.output,
+        roles=roles.output,
+    )
     action = ActOnDecision(task_id="act", decision=decision.output, roles=roles.output, **endpoint_task)
     retire = RetireFallback(task_id="retire_fallback", roles=roles.output, **endpoint_task)
-    report = WriteReport(task_id="write_report", metrics=metrics.output, drift=drift.output,
-                         decision=decision.output, alerts=alerts.output, action=action.output)
+    report = WriteReport(
+        task_id="write_report",
+        metrics=metrics.output,
+        drift=drift.output,
+        decision=decision.output,
+        alerts=alerts.output,
+        action=action.output,
+    )
 
     roles >> [metrics, drift, decision]
     [metrics, drift] >> written

@@ -22,24 +22,42 @@ def _platform():
 def test_metric_points_are_written_as_the_catalogue_metric_types(gcp_env):
     from llmops_factory.monitoring.report import metric_points, metric_rows
 
-    metrics = {"requests": 10, "unparseable": 1, "models": [
-        {"deployed_model_id": "1", "role": "champion", "model_version": "v1", "prompt_version": "1.0.0",
-         "endpoint": "projects/p/locations/r/endpoints/42",
-         "metrics": {"unsafe_rate": (0.1, 10), "request_count": (10, 10)}}]}
-    rows = metric_rows("2026-01-05", metrics, {"computed": True, "auc": 0.8, "mmd": 0.01, "n_current": 50}, "run")
+    metrics = {
+        "requests": 10,
+        "unparseable": 1,
+        "models": [
+            {
+                "deployed_model_id": "1",
+                "role": "champion",
+                "model_version": "v1",
+                "prompt_version": "1.0.0",
+                "endpoint": "projects/p/locations/r/endpoints/42",
+                "metrics": {"unsafe_rate": (0.1, 10), "request_count": (10, 10)},
+            }
+        ],
+    }
+    rows = metric_rows(
+        "2026-01-05", metrics, {"computed": True, "auc": 0.8, "mmd": 0.01, "n_current": 50}, "run"
+    )
     points = metric_points(rows, metrics, END, "prod", "acme-llmops")
     client = mock.MagicMock()
-    with mock.patch("google.cloud.monitoring_v3.MetricServiceClient", return_value=client), \
-            mock.patch("airflow.providers.google.common.hooks.base_google.GoogleBaseHook.get_credentials"):
+    with (
+        mock.patch("google.cloud.monitoring_v3.MetricServiceClient", return_value=client),
+        mock.patch("airflow.providers.google.common.hooks.base_google.GoogleBaseHook.get_credentials"),
+    ):
         assert _platform().write_metric_points(points) == 4  # unparseable_rows is not a catalogue metric
     kw = client.create_time_series.call_args.kwargs
     assert kw["name"] == "projects/acme-llmops"
     by_type = {s["metric"]["type"]: s for s in kw["time_series"]}
-    assert set(by_type) == {observability.metric_type(n) for n in
-                            ("unsafe_rate", "request_count", "embedding_drift_auc", "embedding_drift_mmd")}
+    assert set(by_type) == {
+        observability.metric_type(n)
+        for n in ("unsafe_rate", "request_count", "embedding_drift_auc", "embedding_drift_mmd")
+    }
     unsafe = by_type["custom.googleapis.com/llmops/unsafe_rate"]
     assert set(unsafe["metric"]["labels"]) == set(observability.LABELS)
-    assert unsafe["metric"]["labels"]["endpoint_id"] == "42" and unsafe["metric"]["labels"]["role"] == "champion"
+    assert (
+        unsafe["metric"]["labels"]["endpoint_id"] == "42" and unsafe["metric"]["labels"]["role"] == "champion"
+    )
     assert unsafe["points"][0]["value"] == {"double_value": 0.1}
     assert by_type["custom.googleapis.com/llmops/request_count"]["points"][0]["value"] == {"int64_value": 10}
     assert unsafe["points"][0]["interval"]["end_time"]["seconds"] == int(END.timestamp())
@@ -48,14 +66,19 @@ def test_metric_points_are_written_as_the_catalogue_metric_types(gcp_env):
 def test_day_metrics_replace_their_day_in_one_bigquery_script(gcp_env):
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
 
-    rows = [{"metric_date": "2026-01-05", "model_version": "v1", "metric": "unsafe_rate", "value": 0.1, "n": 10}]
+    rows = [
+        {"metric_date": "2026-01-05", "model_version": "v1", "metric": "unsafe_rate", "value": 0.1, "n": 10}
+    ]
     with mock.patch.object(BigQueryHook, "insert_job") as insert:
         _platform().replace_day_metrics("2026-01-05", rows)
     q = insert.call_args.kwargs["configuration"]["query"]
     assert "DELETE FROM `acme-llmops.llmops.monitoring_metrics` WHERE metric_date = @day;" in q["query"]
     assert q["query"].index("DELETE") < q["query"].index("INSERT")
     params = {p["name"]: p for p in q["queryParameters"]}
-    assert params["day"]["parameterType"]["type"] == "DATE" and params["r0_value"]["parameterValue"]["value"] == "0.1"
+    assert (
+        params["day"]["parameterType"]["type"] == "DATE"
+        and params["r0_value"]["parameterValue"]["value"] == "0.1"
+    )
 
 
 def test_monitoring_query_is_the_bigquery_text_with_typed_parameters(gcp_env):
@@ -71,15 +94,25 @@ def test_monitoring_query_is_the_bigquery_text_with_typed_parameters(gcp_env):
 
 def _endpoint(split):
     deployed = [SimpleNamespace(id=k, display_name=f"v{k}+p@{k}") for k in split]
-    return SimpleNamespace(name="projects/acme-llmops/locations/europe-west4/endpoints/42",
-                           deployed_models=deployed, traffic_split=dict(split))
+    return SimpleNamespace(
+        name="projects/acme-llmops/locations/europe-west4/endpoints/42",
+        deployed_models=deployed,
+        traffic_split=dict(split),
+    )
 
 
-ROLES = {"roles": [{"deployed_model_id": "1", "role": "champion", "model_version": "v1", "prompt": "p@1"},
-                   {"deployed_model_id": "2", "role": "challenger", "model_version": "v2", "prompt": "p@2"}],
-         "registry_versions": {"champion": "3", "challenger": "4"}}
-CONTEXT = {"dag": SimpleNamespace(dag_id="llmops_monitoring"), "run_id": "scheduled__2026-01-05",
-           "data_interval_end": END}
+ROLES = {
+    "roles": [
+        {"deployed_model_id": "1", "role": "champion", "model_version": "v1", "prompt": "p@1"},
+        {"deployed_model_id": "2", "role": "challenger", "model_version": "v2", "prompt": "p@2"},
+    ],
+    "registry_versions": {"champion": "3", "challenger": "4"},
+}
+CONTEXT = {
+    "dag": SimpleNamespace(dag_id="llmops_monitoring"),
+    "run_id": "scheduled__2026-01-05",
+    "data_interval_end": END,
+}
 
 
 def _act(action, before, after):
@@ -89,13 +122,17 @@ def _act(action, before, after):
 
     platform = _platform()
     registry = mock.MagicMock()
-    with mock.patch.object(EndpointServiceHook, "list_endpoints", side_effect=[[_endpoint(before)],
-                                                                                [_endpoint(before)],
-                                                                                [_endpoint(after)]] * 2), \
-            mock.patch.object(EndpointServiceHook, "update_endpoint") as update, \
-            mock.patch.object(EndpointServiceHook, "undeploy_model") as undeploy, \
-            mock.patch.object(type(platform), "registry", return_value=registry), \
-            mock.patch.object(type(platform), "warehouse") as warehouse:
+    with (
+        mock.patch.object(
+            EndpointServiceHook,
+            "list_endpoints",
+            side_effect=[[_endpoint(before)], [_endpoint(before)], [_endpoint(after)]] * 2,
+        ),
+        mock.patch.object(EndpointServiceHook, "update_endpoint") as update,
+        mock.patch.object(EndpointServiceHook, "undeploy_model") as undeploy,
+        mock.patch.object(type(platform), "registry", return_value=registry),
+        mock.patch.object(type(platform), "warehouse") as warehouse,
+    ):
         out = actions.act(platform, CONTEXT, {"action": action, "reasons": ["why"]}, ROLES)
     return out, update, undeploy, registry, warehouse
 

@@ -80,7 +80,9 @@ def rate_test(
             alternative = "larger" if higher_is_worse else "smaller"
             _, p = proportions_ztest([c1, c0], [n1, n0], alternative=alternative)
             p_worse = float(p)
-        low, high = confint_proportions_2indep(c1, n1, c0, n0, method="newcomb", compare="diff", alpha=2 * alpha)
+        low, high = confint_proportions_2indep(
+            c1, n1, c0, n0, method="newcomb", compare="diff", alpha=2 * alpha
+        )
         low, high = float(low), float(high)
     p_limit = None
     if limit is not None and n1:
@@ -89,7 +91,9 @@ def rate_test(
     return RateTest(name, c0, n0, c1, n1, p_worse, low, high, p_limit, limit, higher_is_worse)
 
 
-def latency_test(champion: Sequence[float], challenger: Sequence[float], *, alpha: float, seed: int = 0) -> LatencyTest:
+def latency_test(
+    champion: Sequence[float], challenger: Sequence[float], *, alpha: float, seed: int = 0
+) -> LatencyTest:
     """Mann-Whitney "challenger slower" and a bootstrap CI of the p95 difference (challenger - champion)."""
     import numpy as np
     from scipy.stats import bootstrap, mannwhitneyu
@@ -114,5 +118,12 @@ def latency_test(champion: Sequence[float], challenger: Sequence[float], *, alph
         vectorized=True,
         rng=np.random.default_rng(seed),
     ).confidence_interval
-    return LatencyTest(len(a), len(b), float(np.percentile(a, 95)), float(np.percentile(b, 95)), p,
-                       float(ci.low), float(ci.high))
+    return LatencyTest(
+        len(a),
+        len(b),
+        float(np.percentile(a, 95)),
+        float(np.percentile(b, 95)),
+        p,
+        float(ci.low),
+        float(ci.high),
+    )

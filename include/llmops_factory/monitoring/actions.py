@@ -30,17 +30,41 @@ class ActionVerifyError(DeterministicError, RuntimeError):
 
 def _release(platform, role: Mapping[str, Any], reason: str) -> Release:
     prompt = role.get("prompt") or ""
-    return Release(model_name=platform.settings.use_case, model_version=role["model_version"], registry_version=None,
-                   model_uri="", prompt_ref=prompt, prompt_version=prompt.rpartition("@")[2], prompt_hash="",
-                   canary_percent=0, reason=reason)
+    return Release(
+        model_name=platform.settings.use_case,
+        model_version=role["model_version"],
+        registry_version=None,
+        model_uri="",
+        prompt_ref=prompt,
+        prompt_version=prompt.rpartition("@")[2],
+        prompt_hash="",
+        canary_percent=0,
+        reason=reason,
+    )
 
 
-def _event(platform, context, action: str, role: Mapping[str, Any], split: Mapping[str, int], reason: str,
-           alias: str | None, previous: str | None) -> dict[str, Any]:
-    row = deployment_event(action=action, release=_release(platform, role, reason), traffic_split=split,
-                           reason=reason, dag_id=context["dag"].dag_id, run_id=context["run_id"],
-                           event_time=context["data_interval_end"], target=platform.target, alias=alias,
-                           previous_version=previous)
+def _event(
+    platform,
+    context,
+    action: str,
+    role: Mapping[str, Any],
+    split: Mapping[str, int],
+    reason: str,
+    alias: str | None,
+    previous: str | None,
+) -> dict[str, Any]:
+    row = deployment_event(
+        action=action,
+        release=_release(platform, role, reason),
+        traffic_split=split,
+        reason=reason,
+        dag_id=context["dag"].dag_id,
+        run_id=context["run_id"],
+        event_time=context["data_interval_end"],
+        target=platform.target,
+        alias=alias,
+        previous_version=previous,
+    )
     platform.warehouse().upsert("deployment_events", [row])
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
 
@@ -64,8 +88,16 @@ def act(platform, context, decision: Mapping[str, Any], roles_value: Mapping[str
     endpoint = platform.endpoint()
     split = {k: int(v) for k, v in endpoint.describe()["traffic_split"].items()}
     if action == "hold":
-        event = _event(platform, context, "hold", challenger, split, reason, "challenger",
-                       champion["model_version"] if champion else None)
+        event = _event(
+            platform,
+            context,
+            "hold",
+            challenger,
+            split,
+            reason,
+            "challenger",
+            champion["model_version"] if champion else None,
+        )
         return {"action": "hold", "done": False, "reason": reason, "event": event["event_id"]}
     if champion is None or challenger is None:
         return {"action": action, "done": False, "reason": "champion or challenger missing: no action"}
@@ -81,9 +113,16 @@ def act(platform, context, decision: Mapping[str, Any], roles_value: Mapping[str
         seen = _verify(endpoint, new_split)
         if versions.get("champion"):
             platform.registry().set_alias("challenger", versions["champion"])
-        event = _event(platform, context, "rollback", challenger, seen, reason, None, champion["model_version"])
-        return {"action": "rollback", "done": done, "traffic_split": seen, "event": event["event_id"],
-                "rolled_back": challenger["model_version"]}
+        event = _event(
+            platform, context, "rollback", challenger, seen, reason, None, champion["model_version"]
+        )
+        return {
+            "action": "rollback",
+            "done": done,
+            "traffic_split": seen,
+            "event": event["event_id"],
+            "rolled_back": challenger["model_version"],
+        }
     if action == "promote":
         if split.get(cid) == traffic.TOTAL:
             done, new_split = False, split
@@ -94,9 +133,17 @@ def act(platform, context, decision: Mapping[str, Any], roles_value: Mapping[str
         seen = _verify(endpoint, new_split)
         if versions.get("challenger"):
             platform.registry().set_alias("champion", versions["challenger"])
-        event = _event(platform, context, "promote", challenger, seen, reason, "champion", champion["model_version"])
-        return {"action": "promote", "done": done, "traffic_split": seen, "event": event["event_id"],
-                "promoted": challenger["model_version"], "fallback": champion["model_version"]}
+        event = _event(
+            platform, context, "promote", challenger, seen, reason, "champion", champion["model_version"]
+        )
+        return {
+            "action": "promote",
+            "done": done,
+            "traffic_split": seen,
+            "event": event["event_id"],
+            "promoted": challenger["model_version"],
+            "fallback": champion["model_version"],
+        }
     raise ValueError(f"unknown decision action {action!r}")
 
 
@@ -107,8 +154,9 @@ def retire_fallbacks(platform, context) -> dict[str, Any]:
     now: _dt.datetime = context["data_interval_end"]
     view = platform.endpoint().describe()
     split = {k: int(v) for k, v in view["traffic_split"].items()}
-    events = platform.warehouse().rows("deployment_events", ["event_time", "action", "previous_version"],
-                                       action="promote")
+    events = platform.warehouse().rows(
+        "deployment_events", ["event_time", "action", "previous_version"], action="promote"
+    )
     retired = []
     for m in view["deployed_models"]:
         if split.get(m["id"], 0) != 0:
@@ -123,6 +171,14 @@ def retire_fallbacks(platform, context) -> dict[str, Any]:
             platform.endpoint().undeploy(m["id"], new_split)
             split = new_split
             retired.append(m["id"])
-            _event(platform, context, "undeploy", {"model_version": m["model_version"], "prompt": m["prompt"]},
-                   split, f"fallback kept {hours} h after promotion, now retired", None, None)
+            _event(
+                platform,
+                context,
+                "undeploy",
+                {"model_version": m["model_version"], "prompt": m["prompt"]},
+                split,
+                f"fallback kept {hours} h after promotion, now retired",
+                None,
+                None,
+            )
     return {"retired": retired, "traffic_split": json.loads(json.dumps(split))}

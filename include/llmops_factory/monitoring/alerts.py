@@ -83,11 +83,18 @@ def threshold_alerts(metrics: Sequence[Mapping[str, Any]], monitoring: Any) -> l
         limit = threshold(name, monitoring)
         value = float(row["value"])
         if rule.breached(value, limit):
-            out.append(Alert(
-                metric=name, severity=SEVERITY[rule.severity], model_version=row.get("model_version"),
-                value=value, threshold=limit,
-                message=(f"{name} of {row.get('model_version')} ({row.get('role', 'model')}) is {value:.4g}, "
-                         f"{'above' if rule.comparison == 'COMPARISON_GT' else 'below'} {limit:.4g}. "
-                         f"{rule.runbook}"),
-            ))
+            out.append(
+                Alert(
+                    metric=name,
+                    severity=SEVERITY[rule.severity],
+                    model_version=row.get("model_version"),
+                    value=value,
+                    threshold=limit,
+                    message=(
+                        f"{name} of {row.get('model_version')} ({row.get('role', 'model')}) is {value:.4g}, "
+                        f"{'above' if rule.comparison == 'COMPARISON_GT' else 'below'} {limit:.4g}. "
+                        f"{rule.runbook}"
+                    ),
+                )
+            )
     return out

@@ -24,14 +24,26 @@ class ServingMachine:
     replicas: int = 1
 
 
-def day_cost_usd(machine: ServingMachine, hours: float, tokens_in: int, tokens_out: int, *, prices: Prices,
-                 token_price_in_per_1k: float = 0.0, token_price_out_per_1k: float = 0.0) -> float:
+def day_cost_usd(
+    machine: ServingMachine,
+    hours: float,
+    tokens_in: int,
+    tokens_out: int,
+    *,
+    prices: Prices,
+    token_price_in_per_1k: float = 0.0,
+    token_price_out_per_1k: float = 0.0,
+) -> float:
     if hours < 0:
         raise ValueError(f"serving hours {hours} must be >= 0")
-    rate = hourly_rate(machine.machine_type, machine.accelerator_type, machine.accelerator_count,
-                       machine.replicas, prices)
-    return (rate.total_usd * hours + tokens_in / 1000 * token_price_in_per_1k
-            + tokens_out / 1000 * token_price_out_per_1k)
+    rate = hourly_rate(
+        machine.machine_type, machine.accelerator_type, machine.accelerator_count, machine.replicas, prices
+    )
+    return (
+        rate.total_usd * hours
+        + tokens_in / 1000 * token_price_in_per_1k
+        + tokens_out / 1000 * token_price_out_per_1k
+    )
 
 
 def cost_per_1k(cost_usd: float, requests: int) -> float:

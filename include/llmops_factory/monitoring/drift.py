@@ -46,11 +46,18 @@ class DriftResult:
         return self.auc_drifted or self.mmd_drifted
 
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "top_examples": [list(t) for t in self.top_examples],
-                "drifted": self.drifted, "auc_drifted": self.auc_drifted, "mmd_drifted": self.mmd_drifted}
+        return {
+            **dataclasses.asdict(self),
+            "top_examples": [list(t) for t in self.top_examples],
+            "drifted": self.drifted,
+            "auc_drifted": self.auc_drifted,
+            "mmd_drifted": self.mmd_drifted,
+        }
 
 
-def domain_classifier_auc(reference: np.ndarray, current: np.ndarray, *, seed: int = 0) -> tuple[float, np.ndarray]:
+def domain_classifier_auc(
+    reference: np.ndarray, current: np.ndarray, *, seed: int = 0
+) -> tuple[float, np.ndarray]:
     """Cross-validated ROC AUC of a classifier telling ``current`` from ``reference`` rows, and each
     current row's out-of-fold probability of being current."""
     from sklearn.linear_model import LogisticRegression
@@ -60,9 +67,10 @@ def domain_classifier_auc(reference: np.ndarray, current: np.ndarray, *, seed: i
     x = np.vstack([reference, current])
     y = np.concatenate([np.zeros(len(reference)), np.ones(len(current))])
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
-    proba = cross_val_predict(LogisticRegression(C=1.0, max_iter=1000), x, y, cv=folds,
-                              method="predict_proba")[:, 1]
-    return float(roc_auc_score(y, proba)), proba[len(reference):]
+    proba = cross_val_predict(
+        LogisticRegression(C=1.0, max_iter=1000), x, y, cv=folds, method="predict_proba"
+    )[:, 1]
+    return float(roc_auc_score(y, proba)), proba[len(reference) :]
 
 
 def median_gamma(x: np.ndarray) -> float:
@@ -74,8 +82,9 @@ def median_gamma(x: np.ndarray) -> float:
     return 1.0 / (2.0 * med) if med > 0 else 1.0
 
 
-def mmd_test(reference: np.ndarray, current: np.ndarray, *, permutations: int = 200,
-             seed: int = 0) -> tuple[float, float]:
+def mmd_test(
+    reference: np.ndarray, current: np.ndarray, *, permutations: int = 200, seed: int = 0
+) -> tuple[float, float]:
     """Biased MMD² with an RBF kernel and the p-value of its permutation test."""
     from scipy.stats import permutation_test
     from sklearn.metrics.pairwise import rbf_kernel
@@ -91,18 +100,35 @@ def mmd_test(reference: np.ndarray, current: np.ndarray, *, permutations: int = 
         kxy = kernel[np.ix_(ref_idx, cur_idx)].mean()
         return kxx + kyy - 2 * kxy
 
-    result = permutation_test((index[:n], index[n:]), statistic, permutation_type="independent",
-                              alternative="greater", n_resamples=permutations, vectorized=False,
-                              rng=np.random.default_rng(seed))
+    result = permutation_test(
+        (index[:n], index[n:]),
+        statistic,
+        permutation_type="independent",
+        alternative="greater",
+        n_resamples=permutations,
+        vectorized=False,
+        rng=np.random.default_rng(seed),
+    )
     return float(result.statistic), float(result.pvalue)
 
 
-def detect(reference: np.ndarray, current: np.ndarray, current_texts: Sequence[str], *, auc_threshold: float,
-           mmd_alpha: float, permutations: int = 200, top_k: int = 5, seed: int = 0) -> DriftResult:
+def detect(
+    reference: np.ndarray,
+    current: np.ndarray,
+    current_texts: Sequence[str],
+    *,
+    auc_threshold: float,
+    mmd_alpha: float,
+    permutations: int = 200,
+    top_k: int = 5,
+    seed: int = 0,
+) -> DriftResult:
     """Both drift methods over embeddings; needs at least 10 rows on each side."""
     if len(reference) < 10 or len(current) < 10:
-        raise ValueError(f"drift needs at least 10 embeddings per side, got {len(reference)} reference and "
-                         f"{len(current)} current")
+        raise ValueError(
+            f"drift needs at least 10 embeddings per side, got {len(reference)} reference and "
+            f"{len(current)} current"
+        )
     if len(current_texts) != len(current):
         raise ValueError(f"{len(current_texts)} texts for {len(current)} current embeddings")
     auc, proba = domain_classifier_auc(reference, current, seed=seed)

@@ -26,5 +26,11 @@ def embed(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
     """L2-normalised 384-dimensional embeddings of ``texts`` (one row each)."""
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)
-    return np.asarray(_model().encode([t or "" for t in texts], batch_size=batch_size,
-                                      normalize_embeddings=True, show_progress_bar=False))
+    return np.asarray(
+        _model().encode(
+            [t or "" for t in texts],
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+    )

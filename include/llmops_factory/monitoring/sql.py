@@ -43,15 +43,15 @@ def bigquery(name: str, tables: Mapping[str, str]) -> str:
 def duckdb(name: str) -> str:
     """The query transpiled to DuckDB (tables by their plain names)."""
     import sqlglot
-
     from sqlglot import exp
 
     def safe_parse_json(node: exp.Expression) -> exp.Expression:
         # BigQuery's SAFE.PARSE_JSON(x) is NULL for invalid JSON; DuckDB's json(x) raises, so guard it
         if isinstance(node, exp.SafeFunc) and isinstance(node.this, exp.ParseJSON):
             arg = node.this.this
-            return exp.Case(ifs=[exp.If(this=exp.func("json_valid", arg.copy()),
-                                        true=exp.func("json", arg.copy()))])
+            return exp.Case(
+                ifs=[exp.If(this=exp.func("json_valid", arg.copy()), true=exp.func("json", arg.copy()))]
+            )
         return node
 
     source = _fill(text(name), {t: t for t in TABLES})

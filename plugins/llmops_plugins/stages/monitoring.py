@@ -41,8 +41,12 @@ def _roles(value: Any, platform) -> list:
         raise TaskInputError(f"resolve_roles: expected {{'roles': [...]}}, got {type(value).__name__}")
     serving = platform.settings.gcp.serving
     if platform.target == "gcp":
-        machine = ServingMachine(serving.machine_type, serving.accelerator_type or "NONE",
-                                 serving.accelerator_count, serving.min_replica_count)
+        machine = ServingMachine(
+            serving.machine_type,
+            serving.accelerator_type or "NONE",
+            serving.accelerator_count,
+            serving.min_replica_count,
+        )
     else:
         machine = ServingMachine(platform.settings.monitoring.local_machine_type)
     return [Role(**{k: r.get(k) for k in ROLE_KEYS}, machine=machine) for r in value["roles"]]
@@ -67,24 +71,46 @@ class ResolveRoles(Step):
             version = alias_version[alias]
             if alias == "challenger" and version == alias_version["champion"]:
                 continue  # first deployment: both aliases on one version, no challenger
-            match = next((m for m in deployed if m["model_version"] == version and m["id"] not in taken), None)
+            match = next(
+                (m for m in deployed if m["model_version"] == version and m["id"] not in taken), None
+            )
             if match is not None:
                 taken.add(match["id"])
                 roles.append((alias, match))
-        roles += [("fallback" if int(split.get(m["id"], 0)) == 0 else "other", m)
-                  for m in deployed if m["id"] not in taken]
+        roles += [
+            ("fallback" if int(split.get(m["id"], 0)) == 0 else "other", m)
+            for m in deployed
+            if m["id"] not in taken
+        ]
         out = []
         for role, m in roles:
-            out.append({"deployed_model_id": m["id"], "role": role, "model_version": m["model_version"],
-                        "prompt": m["prompt"], "traffic_percent": int(split.get(m["id"], 0)),
-                        "trained_prompt": _trained_prompt(platform, m["model_version"])})
+            out.append(
+                {
+                    "deployed_model_id": m["id"],
+                    "role": role,
+                    "model_version": m["model_version"],
+                    "prompt": m["prompt"],
+                    "traffic_percent": int(split.get(m["id"], 0)),
+                    "trained_prompt": _trained_prompt(platform, m["model_version"]),
+                }
+            )
         missing = "champion" not in {r["role"] for r in out}
-        self.log.info("endpoint %s roles %s (champion alias %s, challenger alias %s)", view["endpoint"],
-                      [(r["role"], r["deployed_model_id"], r["model_version"]) for r in out],
-                      alias_version["champion"], alias_version["challenger"])
-        return {"endpoint": view["endpoint"], "traffic_split": split, "roles": out,
-                "champion_version": alias_version["champion"], "challenger_version": alias_version["challenger"],
-                "registry_versions": registry_version, "champion_missing": missing}
+        self.log.info(
+            "endpoint %s roles %s (champion alias %s, challenger alias %s)",
+            view["endpoint"],
+            [(r["role"], r["deployed_model_id"], r["model_version"]) for r in out],
+            alias_version["champion"],
+            alias_version["challenger"],
+        )
+        return {
+            "endpoint": view["endpoint"],
+            "traffic_split": split,
+            "roles": out,
+            "champion_version": alias_version["champion"],
+            "challenger_version": alias_version["challenger"],
+            "registry_versions": registry_version,
+            "champion_missing": missing,
+        }
 
 
 def _trained_prompt(platform, model_version: str) -> str | None:
@@ -112,11 +138,23 @@ class ComputeMetrics(Step):
         start, end, day = _interval(context)
         settings = platform.settings
         scorer = checks.ResponseChecks(settings.monitoring.toxicity_threshold)
-        result = daily.day_metrics(platform.query_monitoring, _roles(self.roles, platform), start=start, end=end,
-                                   monitoring=settings.monitoring, prices=settings.prices, scorer=scorer,
-                                   embed=embeddings.embed)
-        self.log.info("%s: %d requests, %d unparseable; %s", day, result["requests"], result["unparseable"],
-                      [(m["role"], m["model_version"], m["metrics"].get("request_count")) for m in result["models"]])
+        result = daily.day_metrics(
+            platform.query_monitoring,
+            _roles(self.roles, platform),
+            start=start,
+            end=end,
+            monitoring=settings.monitoring,
+            prices=settings.prices,
+            scorer=scorer,
+            embed=embeddings.embed,
+        )
+        self.log.info(
+            "%s: %d requests, %d unparseable; %s",
+            day,
+            result["requests"],
+            result["unparseable"],
+            [(m["role"], m["model_version"], m["metrics"].get("request_count")) for m in result["models"]],
+        )
         return result
 
 
@@ -129,24 +167,42 @@ class DetectDrift(Step):
 
         start, end, day = _interval(context)
         m = platform.settings.monitoring
-        rows = platform.query_monitoring("request_sample", {"start": start, "end": end, "per_model": m.drift_sample})
+        rows = platform.query_monitoring(
+            "request_sample", {"start": start, "end": end, "per_model": m.drift_sample}
+        )
         current = [checks.instance_text(r["instance"]) for r in rows][: m.drift_sample]
         reference = reference_prompts(platform, m.drift_reference_size)
         if len(current) < 10 or len(reference) < 10:
-            self.log.warning("drift not computed: %d prompts today, %d reference prompts (need 10 each)",
-                             len(current), len(reference))
+            self.log.warning(
+                "drift not computed: %d prompts today, %d reference prompts (need 10 each)",
+                len(current),
+                len(reference),
+            )
             return {"computed": False, "n_current": len(current), "n_reference": len(reference)}
-        result = drift.detect(embeddings.embed(reference), embeddings.embed(current), current,
-                              auc_threshold=threshold("embedding_drift_auc", m), mmd_alpha=m.drift_mmd_alpha,
-                              permutations=m.drift_permutations)
-        self.log.info("%s drift: AUC %.3f, MMD %.4f (p=%.3g) -> drifted=%s", day, result.auc, result.mmd,
-                      result.mmd_p_value, result.drifted)
+        result = drift.detect(
+            embeddings.embed(reference),
+            embeddings.embed(current),
+            current,
+            auc_threshold=threshold("embedding_drift_auc", m),
+            mmd_alpha=m.drift_mmd_alpha,
+            permutations=m.drift_permutations,
+        )
+        self.log.info(
+            "%s drift: AUC %.3f, MMD %.4f (p=%.3g) -> drifted=%s",
+            day,
+            result.auc,
+            result.mmd,
+            result.mmd_p_value,
+            result.drifted,
+        )
         return {"computed": True, **result.to_dict()}
 
 
 def reference_prompts(platform, size: int) -> list[str]:
     """A deterministic sample of the training split's prompts (instruction + input)."""
-    rows = platform.warehouse().rows("instruction_examples", ["example_id", "instruction", "input"], split="train")
+    rows = platform.warehouse().rows(
+        "instruction_examples", ["example_id", "instruction", "input"], split="train"
+    )
     rows.sort(key=lambda r: r["example_id"])
     step = max(1, len(rows) // size) if rows else 1
     return [("\n".join(x for x in (r["instruction"], r["input"]) if x)) for r in rows[::step][:size]]
@@ -168,8 +224,15 @@ class DecideAB(Step):
         m = platform.settings.monitoring
         roles = _roles(self.roles, platform)
         scorer = checks.ResponseChecks(m.toxicity_threshold)
-        evidence, summary = daily.ab_evidence(platform.query_monitoring, roles, start=end - _dt.timedelta(days=m.ab_window_days),
-                                              end=end, monitoring=m, prices=platform.settings.prices, scorer=scorer)
+        evidence, summary = daily.ab_evidence(
+            platform.query_monitoring,
+            roles,
+            start=end - _dt.timedelta(days=m.ab_window_days),
+            end=end,
+            monitoring=m,
+            prices=platform.settings.prices,
+            scorer=scorer,
+        )
         decision = daily.decision(evidence, m)
         self.log.info("%s decision: %s — %s", day, decision.action, "; ".join(decision.reasons))
         return {**decision.to_dict(), "ab": json.loads(json.dumps(summary, default=float))}
@@ -186,13 +249,18 @@ class WriteMetrics(Step):
         self.metrics, self.drift, self.roles = metrics, drift, roles
 
     def run(self, context, platform) -> dict[str, Any]:
-        from llmops_factory.monitoring.report import metric_rows, metric_points
+        from llmops_factory.monitoring.report import metric_points, metric_rows
 
         start, end, day = _interval(context)
         rows = metric_rows(day, self.metrics, self.drift, context["run_id"])
         written = platform.replace_day_metrics(day, rows)
-        points = metric_points(rows, self.metrics, end, platform.settings.environment,
-                               platform.settings.gcp.project_id or "local")
+        points = metric_points(
+            rows,
+            self.metrics,
+            end,
+            platform.settings.environment,
+            platform.settings.gcp.project_id or "local",
+        )
         platform.write_metric_points(points)
         return {"rows": written, "points": len(points)}
 
@@ -211,10 +279,14 @@ class RaiseAlerts(Step):
 
         start, end, day = _interval(context)
         rows = metric_rows(day, self.metrics, self.drift, context["run_id"])
-        alerts = day_alerts(rows, self.metrics, self.drift, self.decision, self.roles, platform.settings.monitoring)
+        alerts = day_alerts(
+            rows, self.metrics, self.drift, self.decision, self.roles, platform.settings.monitoring
+        )
         out = [a.row(day, end, context["dag"].dag_id, context["run_id"]) for a in alerts]
         platform.publish_alerts(out)
-        return {"alerts": [{k: out_row[k] for k in ("severity", "metric", "model_version")} for out_row in out]}
+        return {
+            "alerts": [{k: out_row[k] for k in ("severity", "metric", "model_version")} for out_row in out]
+        }
 
 
 class ActOnDecision(Step):
@@ -253,15 +325,25 @@ class WriteReport(Step):
 
     template_fields: Sequence[str] = ("metrics", "drift", "decision", "alerts", "action")
 
-    def __init__(self, *, metrics: Any, drift: Any, decision: Any, alerts: Any, action: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *, metrics: Any, drift: Any, decision: Any, alerts: Any, action: Any, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self.metrics, self.drift, self.decision, self.alerts, self.action = metrics, drift, decision, alerts, action
+        self.metrics, self.drift, self.decision, self.alerts, self.action = (
+            metrics,
+            drift,
+            decision,
+            alerts,
+            action,
+        )
 
     def run(self, context, platform) -> dict[str, Any]:
         from llmops_factory.monitoring.report import render_html
 
         start, end, day = _interval(context)
-        history = platform.warehouse().rows("monitoring_metrics", ["metric_date", "model_version", "metric", "value"])
+        history = platform.warehouse().rows(
+            "monitoring_metrics", ["metric_date", "model_version", "metric", "value"]
+        )
         html = render_html(day, self.metrics, self.drift, self.decision, self.alerts, self.action, history)
         relative = f"reports/monitoring/{day}/report.html"
         target = platform.storage_root() / relative
@@ -270,4 +352,3 @@ class WriteReport(Step):
         uri = platform.uri(relative)
         self.log.info("report: %s", uri)
         return {"report": uri}
-

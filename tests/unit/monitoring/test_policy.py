@@ -9,24 +9,51 @@ import pytest
 from llmops_factory.monitoring import abtest
 from llmops_factory.monitoring.policy import Evidence, Limits, decide
 
-LIMITS = Limits(min_samples=300, alpha=0.01, feedback_margin=0.05, unsafe_margin=0.01, max_unsafe_rate=0.02,
-                max_error_rate=0.05, latency_p95_slo_ms=2000, cost_budget_per_1k_usd=5.0)
+LIMITS = Limits(
+    min_samples=300,
+    alpha=0.01,
+    feedback_margin=0.05,
+    unsafe_margin=0.01,
+    max_unsafe_rate=0.02,
+    max_error_rate=0.05,
+    latency_p95_slo_ms=2000,
+    cost_budget_per_1k_usd=5.0,
+)
 
 
-def evidence(n=2000, unsafe=(10, 10), errors=(5, 5), positive=(700, 700), rated=1000, lat=(100.0, 100.0),
-             cost=(1.0, 1.0), champion_present=True, challenger_present=True, n_champion=None):
+def evidence(
+    n=2000,
+    unsafe=(10, 10),
+    errors=(5, 5),
+    positive=(700, 700),
+    rated=1000,
+    lat=(100.0, 100.0),
+    cost=(1.0, 1.0),
+    champion_present=True,
+    challenger_present=True,
+    n_champion=None,
+):
     import numpy as np
 
     rng = np.random.default_rng(0)
     nc = n_champion or n
     return Evidence(
-        champion_present, challenger_present, nc, n,
-        abtest.rate_test("unsafe", (unsafe[0], nc), (unsafe[1], n), alpha=LIMITS.alpha, limit=LIMITS.max_unsafe_rate),
-        abtest.rate_test("errors", (errors[0], nc), (errors[1], n), alpha=LIMITS.alpha, limit=LIMITS.max_error_rate),
-        abtest.rate_test("feedback", (positive[0], rated), (positive[1], rated), alpha=LIMITS.alpha,
-                         higher_is_worse=False),
+        champion_present,
+        challenger_present,
+        nc,
+        n,
+        abtest.rate_test(
+            "unsafe", (unsafe[0], nc), (unsafe[1], n), alpha=LIMITS.alpha, limit=LIMITS.max_unsafe_rate
+        ),
+        abtest.rate_test(
+            "errors", (errors[0], nc), (errors[1], n), alpha=LIMITS.alpha, limit=LIMITS.max_error_rate
+        ),
+        abtest.rate_test(
+            "feedback", (positive[0], rated), (positive[1], rated), alpha=LIMITS.alpha, higher_is_worse=False
+        ),
         abtest.latency_test(rng.gamma(4, lat[0] / 4, 500), rng.gamma(4, lat[1] / 4, 500), alpha=LIMITS.alpha),
-        cost[0], cost[1],
+        cost[0],
+        cost[1],
     )
 
 

@@ -16,15 +16,32 @@ END = DAY + dt.timedelta(days=1)
 
 
 def _ok(i, model, latency, tokens_out=10, text="Go to Settings > Plan and press Cancel."):
-    return {"endpoint": "ep", "deployed_model_id": model, "logging_time": DAY + dt.timedelta(minutes=i),
-            "request_id": i, "request_payload": [json.dumps({"instruction": f"question {i}"})],
-            "response_payload": [json.dumps({"model_version": f"v-{model}", "prompt_version": "1.0.0",
-                                             "tokens_in": 5, "tokens_out": tokens_out, "latency_ms": latency,
-                                             "text": text})]}
+    return {
+        "endpoint": "ep",
+        "deployed_model_id": model,
+        "logging_time": DAY + dt.timedelta(minutes=i),
+        "request_id": i,
+        "request_payload": [json.dumps({"instruction": f"question {i}"})],
+        "response_payload": [
+            json.dumps(
+                {
+                    "model_version": f"v-{model}",
+                    "prompt_version": "1.0.0",
+                    "tokens_in": 5,
+                    "tokens_out": tokens_out,
+                    "latency_ms": latency,
+                    "text": text,
+                }
+            )
+        ],
+    }
 
 
 def _err(i, model):
-    return {**_ok(i, model, 0), "response_payload": [json.dumps({"status": 503, "error": {"message": "down"}})]}
+    return {
+        **_ok(i, model, 0),
+        "response_payload": [json.dumps({"status": 503, "error": {"message": "down"}})],
+    }
 
 
 @pytest.fixture
@@ -41,9 +58,14 @@ def test_day_metrics_counts_latency_tokens_errors_unparseable_feedback(conn):
     rows += [_ok(400 + i, "2", 1000.0) for i in range(10)]
     rows.append(_ok(999, "1", 5.0) | {"logging_time": END})  # next day: excluded
     merge_rows(conn, "prediction_log", rows)
-    merge_rows(conn, "feedback", [{"request_id": 1, "model_version": "v-1", "rating": 1, "comment": None,
-                                   "feedback_time": DAY}, {"request_id": 2, "model_version": "v-1", "rating": -1,
-                                                           "comment": None, "feedback_time": DAY}])
+    merge_rows(
+        conn,
+        "feedback",
+        [
+            {"request_id": 1, "model_version": "v-1", "rating": 1, "comment": None, "feedback_time": DAY},
+            {"request_id": 2, "model_version": "v-1", "rating": -1, "comment": None, "feedback_time": DAY},
+        ],
+    )
     out = {r["deployed_model_id"]: r for r in sql.run_duckdb(conn, "day_metrics", {"start": DAY, "end": END})}
     one = out["1"]
     assert (one["requests"], one["errors"], one["unparseable"], one["ok"]) == (106, 5, 1, 100)
@@ -78,7 +100,9 @@ def test_request_sample_is_deterministic_capped_and_skips_unparseable(conn):
 
 
 def test_bigquery_text_keeps_the_bigquery_dialect():
-    text = sql.bigquery("day_metrics", {"prediction_log": "`p.d.prediction_log`", "feedback": "`p.d.feedback`"})
+    text = sql.bigquery(
+        "day_metrics", {"prediction_log": "`p.d.prediction_log`", "feedback": "`p.d.feedback`"}
+    )
     assert "APPROX_QUANTILES" in text and "SAFE.PARSE_JSON" in text and "`p.d.prediction_log`" in text
     params = sql.bigquery_parameters({"start": DAY, "per_model": 5})
     assert params[0]["parameterType"]["type"] == "TIMESTAMP" and params[1]["parameterType"]["type"] == "INT64"
