@@ -56,7 +56,7 @@ def build(out: Path, repo: Path = REPO_ROOT) -> dict[str, object]:
     _copytree(repo / "beam_jobs", beam)
     _copytree(repo / "include" / "llmops_factory", beam / "llmops_factory")
     _copytree(repo / "prompts", data / "prompts")
-    shutil.copy2(repo / "requirements" / "composer.txt", out / "requirements.txt")
+    shutil.copy2(repo / "requirements.txt", out / "requirements.txt")
 
     files = sorted(p for p in out.rglob("*") if p.is_file())
     manifest = {
