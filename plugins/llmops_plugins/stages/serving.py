@@ -327,7 +327,8 @@ def record_event(platform, context, action: str, release: Release, split: Mappin
         raise TaskInputError("the run has neither a logical date nor a run_after time for the event")
     row = deployment_event(action=action, release=release, traffic_split=split, reason=reason,
                            dag_id=context["dag"].dag_id, run_id=context["run_id"], event_time=event_time,
-                           target=platform.target, alias=alias, previous_version=previous_version)
+                           target=type(platform).target,  # the adapter that made the move, recorded only
+                           alias=alias, previous_version=previous_version)
     platform.warehouse().upsert("deployment_events", [row])
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
 
