@@ -329,3 +329,21 @@ def test_missing_validation_is_named(mutable_repo: Path) -> None:
     )
     problems = c.check_constrained_variables(mutable_repo, CONSTRAINED) + c.check_variables(mutable_repo)
     assert any("'canary_traffic_percent': no validation message names it" in p for p in problems), problems
+
+
+def test_canary_bounds_match_the_setting() -> None:
+    from llmops_factory.settings import DeploySettings
+
+    metadata = DeploySettings.model_fields["canary_percent"].metadata
+    ge = next(m.ge for m in metadata if getattr(m, "ge", None) is not None)
+    le = next(m.le for m in metadata if getattr(m, "le", None) is not None)
+    variable = next(
+        v
+        for v in c.blocks(REPO / "terraform/modules/platform", "variable")
+        if v.name == "canary_traffic_percent"
+    )
+    condition = variable.body["validation"][0]["condition"]
+    assert (
+        f"var.canary_traffic_percent >= {ge}" in condition
+        and f"var.canary_traffic_percent <= {le}" in condition
+    )

@@ -10,11 +10,11 @@ variable "location" {
 
 variable "name_prefix" {
   type        = string
-  description = "Prefix of bucket names (globally unique, e.g. <project>-llmops-dev); each bucket is <prefix>-<key>."
+  description = "Prefix of bucket names (globally unique, e.g. <project>-llmops-dev); each bucket is <prefix>-<key>, the access logs <prefix>-access-logs (63 characters at most)."
 
   validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$", var.name_prefix))
-    error_message = "name_prefix must be 3-42 lower-case letters, digits or hyphens, starting and ending with a letter or digit."
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,48}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-50 lower-case letters, digits or hyphens, starting and ending with a letter or digit."
   }
 }
 
