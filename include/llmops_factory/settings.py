@@ -137,6 +137,30 @@ class Thresholds(BaseModel):
     min_examples_per_day: int = Field(default=1, ge=0, description="A day with fewer examples fails.")
 
 
+# -- data preparation (beam_jobs/, include/llmops_factory/dataprep, safety) ---------------------------
+class DataPrepSettings(BaseModel):
+    """Defaults of the data-preparation pipeline's filters (its flags override them per run)."""
+
+    toxicity_threshold: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Offensive-language probability (llmops_factory.safety) at or above which a text is "
+        "unsafe: a record is filtered, a model answer counts as unsafe.",
+    )
+    languages: list[str] = Field(
+        default_factory=lambda: ["en"], description="ISO 639-1 codes of the languages data preparation keeps."
+    )
+    field_mappings: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Per raw source, its own field names for the canonical ones, e.g. "
+        '{"qa_export": {"instruction": "question", "output": "answer"}}.',
+    )
+
+
+# -- end of data preparation ---------------------------------------------------------------------------
+
+
 class Prices(BaseModel):
     """Hourly list prices (USD) used to compute the cost of a training run."""
 
@@ -165,6 +189,7 @@ class Settings(BaseSettings):
     gcp: GcpSettings = Field(default_factory=GcpSettings)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     prices: Prices = Field(default_factory=Prices)
+    dataprep: DataPrepSettings = Field(default_factory=DataPrepSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -224,13 +249,13 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise SettingsError(f"invalid settings (config file {config_file()}): {problems}") from None
     declared = _declared_target(config_file())
     if declared is not None and declared != target:
-        raise SettingsError(f"config file {config_file()} says target={declared!r} but LLMOPS_TARGET={target!r}")
+        raise SettingsError(
+            f"config file {config_file()} says target={declared!r} but LLMOPS_TARGET={target!r}"
+        )
     return settings
 
 
