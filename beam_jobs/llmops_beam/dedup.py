@@ -51,8 +51,9 @@ def readable(key: str) -> str:
 
 
 def content_hash(record: dict[str, Any]) -> str:
-    """Exact-duplicate key: hash of the record's normalised texts (labels included)."""
-    return stable_hash(*(f"{label}\x1e{text}" for label, text in record["texts"]))
+    """Exact-duplicate key: hash of the record's texts (labels included) with every run of whitespace
+    (Unicode spaces included) read as one space, so spacing alone never hides a duplicate."""
+    return stable_hash(*(f"{label}\x1e{' '.join(text.split())}" for label, text in record["texts"]))
 
 
 def dedup_text(record: dict[str, Any]) -> str:

@@ -5,9 +5,9 @@ A text is cut into *protected* blocks and *prose* (``llmops_factory.text.blocks`
 ``$ `` prompts), Markdown tables (``|`` rows) and Markdown quotes (``>`` lines). Protected blocks come
 out byte-identical (only ``\\r\\n`` line endings become ``\\n``, everywhere). Prose gets:
 
-* Unicode: NFC composition; zero-width characters and the BOM removed; other control characters (except
-  newline and tab) removed; non-breaking and other Unicode spaces (not the ideographic space, which is
-  CJK punctuation) become a plain space.
+* Unicode: NFC composition; zero-width spaces, word joiners, soft hyphens and the BOM removed (the
+  zero-width joiners of emoji sequences and Indic / Persian script stay); other control characters
+  (except newline and tab) removed. Non-breaking and other Unicode spaces stay as written.
 * Whitespace: more than two blank lines in a row become two; the text's leading and trailing blank lines
   and whitespace are stripped. Spaces inside a line (indentation, alignment, two spaces after a full
   stop) are content and stay as written; exact dedup compares texts with runs of whitespace collapsed
@@ -33,9 +33,9 @@ from apache_beam.metrics import Metrics
 
 from llmops_factory.text.blocks import split_blocks
 
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+# zero-width space, word joiner, BOM, soft hyphen; ZWJ / ZWNJ stay (emoji sequences, Indic and Persian script)
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad"), None)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_UNICODE_SPACE = re.compile(r"[\u00a0\u1680\u2000-\u200a\u202f\u205f]")
 _BLANK_RUN = re.compile(r"\n(?:[ \t]*\n){3,}")
 _SIGNATURE_MAX_LINES = 8
 _SIGNATURE_MAX_CHARS = 400
@@ -74,8 +74,7 @@ _SIGNATURE_DELIMITER = re.compile(r"(?m)^-- $")
 
 def _normalize_prose(text: str) -> str:
     text = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
-    text = _CONTROL.sub("", text)
-    return _UNICODE_SPACE.sub(" ", text)
+    return _CONTROL.sub("", text)
 
 
 def _signature_cut(text: str) -> int | None:
