@@ -29,13 +29,8 @@ def init_home(migrate_airflow: bool = True, echo=click.echo) -> dict[str, str]:
     if settings.target != "local":
         raise click.ClickException("the local platform home is only used with LLMOPS_TARGET=local")
     local = settings.local
-    for folder in (
-        local.home,
-        local.storage_root,
-        local.mlflow_dir / "artifacts",
-        local.home / "outbox",
-        local.airflow_home,
-    ):
+    for folder in (local.home, local.storage_root, local.mlflow_dir / "artifacts", local.home / "outbox",
+                   local.airflow_home):
         folder.mkdir(parents=True, exist_ok=True)
 
     from llmops_factory.warehouse import duck
@@ -53,9 +48,7 @@ def init_home(migrate_airflow: bool = True, echo=click.echo) -> dict[str, str]:
             env = {**os.environ, "AIRFLOW_HOME": str(local.airflow_home)}
             proc = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True)
             if proc.returncode != 0:
-                raise click.ClickException(
-                    f"airflow db migrate failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}"
-                )
+                raise click.ClickException(f"airflow db migrate failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
             stamp.write_text(want)
             echo(f"airflow metadata database ready ({time.monotonic() - started:.1f} s)")
     summary = {

@@ -16,20 +16,9 @@ from typing import Any
 from llmops_factory.warehouse.schemas import TableSpec, table_names, table_spec
 
 _SCALAR = {
-    "STRING": "VARCHAR",
-    "BYTES": "BLOB",
-    "INTEGER": "BIGINT",
-    "INT64": "BIGINT",
-    "FLOAT": "DOUBLE",
-    "FLOAT64": "DOUBLE",
-    "NUMERIC": "DECIMAL(38, 9)",
-    "BIGNUMERIC": "DECIMAL(38, 9)",
-    "BOOLEAN": "BOOLEAN",
-    "BOOL": "BOOLEAN",
-    "TIMESTAMP": "TIMESTAMPTZ",
-    "DATE": "DATE",
-    "TIME": "TIME",
-    "DATETIME": "TIMESTAMP",
+    "STRING": "VARCHAR", "BYTES": "BLOB", "INTEGER": "BIGINT", "INT64": "BIGINT", "FLOAT": "DOUBLE",
+    "FLOAT64": "DOUBLE", "NUMERIC": "DECIMAL(38, 9)", "BIGNUMERIC": "DECIMAL(38, 9)", "BOOLEAN": "BOOLEAN",
+    "BOOL": "BOOLEAN", "TIMESTAMP": "TIMESTAMPTZ", "DATE": "DATE", "TIME": "TIME", "DATETIME": "TIMESTAMP",
     "JSON": "JSON",
 }
 
@@ -176,9 +165,7 @@ def _insert_jsonl(conn: Any, spec: TableSpec, path: Path, where: str, params: li
         )
     for f in spec.fields:
         if str(f.get("mode", "NULLABLE")).upper() == "REQUIRED":
-            missing = conn.execute(
-                f'SELECT count(*) FROM _llmops_staging WHERE "{f["name"]}" IS NULL'
-            ).fetchone()[0]
+            missing = conn.execute(f'SELECT count(*) FROM _llmops_staging WHERE "{f["name"]}" IS NULL').fetchone()[0]
             if missing:
                 raise WarehouseError(
                     f"loading {path} into {spec.name!r}: required field {f['name']!r} is missing in {missing} row(s)"
