@@ -111,17 +111,6 @@ class TrainingSettings(BaseModel):
 
 
 class ServingSettings(BaseModel):
-    machine_type: str = Field(default="g2-standard-8", description="Vertex AI endpoint replica machine type.")
-    accelerator_type: str = Field(default="NVIDIA_L4", description="Accelerator of each serving replica.")
-    accelerator_count: int = Field(default=1, ge=0, description="Accelerators per serving replica.")
-    min_replica_count: int = Field(default=1, ge=1, description="Autoscaling floor of a deployed model.")
-    max_replica_count: int = Field(default=2, ge=1, description="Autoscaling ceiling of a deployed model.")
-    service_account: str | None = Field(
-        default=None, description="Service account the deployed models run as; unset: gcp.service_account."
-    )
-
-
-class ServingSettings(BaseModel):
     endpoint_display_name: str | None = Field(
         default=None, description="Display name of the Vertex AI Endpoint (Terraform creates it); None: use_case."
     )
@@ -130,6 +119,9 @@ class ServingSettings(BaseModel):
     accelerator_count: int = Field(default=1, ge=0, description="Accelerators per serving replica.")
     min_replica_count: int = Field(default=1, ge=1, description="Autoscaling floor of a deployed model.")
     max_replica_count: int = Field(default=2, ge=1, description="Autoscaling ceiling of a deployed model.")
+    service_account: str | None = Field(
+        default=None, description="Service account the deployed models run as; unset: gcp.service_account."
+    )
 
 
 class GcpSettings(BaseModel):
@@ -171,6 +163,30 @@ class DeploySettings(BaseModel):
     canary_percent: int = Field(
         default=10, ge=1, le=50, description="Default traffic share of a new challenger (percent)."
     )
+
+
+# -- data preparation (beam_jobs/, include/llmops_factory/dataprep, safety) ---------------------------
+class DataPrepSettings(BaseModel):
+    """Defaults of the data-preparation pipeline's filters (its flags override them per run)."""
+
+    toxicity_threshold: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Offensive-language probability (llmops_factory.safety) at or above which a text is "
+        "unsafe: a record is filtered, a model answer counts as unsafe.",
+    )
+    languages: list[str] = Field(
+        default_factory=lambda: ["en"], description="ISO 639-1 codes of the languages data preparation keeps."
+    )
+    field_mappings: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Per raw source, its own field names for the canonical ones, e.g. "
+        '{"qa_export": {"instruction": "question", "output": "answer"}}.',
+    )
+
+
+# -- end of data preparation ---------------------------------------------------------------------------
 
 
 class Prices(BaseModel):
@@ -237,6 +253,7 @@ class Settings(BaseSettings):
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     prices: Prices = Field(default_factory=Prices)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    dataprep: DataPrepSettings = Field(default_factory=DataPrepSettings)
 
     @classmethod
     def settings_customise_sources(
