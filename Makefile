@@ -43,7 +43,7 @@ $(STAMP): $(LOCK) pyproject.toml
 tools: $(TOOLS_VENV)/.llmops-lock.sha256 ## Create or refresh .venv-tools (checkov) from requirements/tools.lock
 
 $(TOOLS_VENV)/.llmops-lock.sha256: $(TOOLS_LOCK)
-	@scripts/setup_venv.sh "$(PYTHON)" "$(TOOLS_VENV)" "$(TOOLS_LOCK)"
+	@scripts/setup_venv.sh "$(PYTHON)" "$(TOOLS_VENV)" "$(TOOLS_LOCK)" no-project
 
 init: venv ## Initialise the local platform home (.llmops/)
 	@$(PY) -m llmops_factory.platform init
