@@ -77,27 +77,64 @@ from llmops_plugins.stages.serving import (
     doc_md=__doc__,
     render_template_as_native_obj=True,
     params={
-        "model_version": Param(None, type=["null", "string"], title="Model version",
-                               description="models/<model_version>/merged is deployed. Empty: the approved "
-                                           "model of the triggering asset event."),
-        "prompt": Param(None, type=["null", "string"], pattern=r"^[a-z][a-z0-9_]*@[a-z0-9._-]+$",
-                        title="Prompt (name@version or name@alias)",
-                        description="Published prompt served with the weights. Empty: the prompt the model "
-                                    "was trained with. Another prompt with the same weights = a prompt-only A/B."),
-        "canary_percent": Param(10, type="integer", minimum=1, maximum=99, title="Canary traffic (%)",
-                                description="Share of traffic for the new model; the first deployment takes 100."),
-        "machine_type": Param("", type="string", title="Serving machine type (gcp)",
-                              description="Empty: the gcp.serving.machine_type setting (g2-standard-8)."),
-        "accelerator_type": Param("", type="string", title="Serving accelerator (gcp)",
-                                  description="Empty: the setting (NVIDIA_L4)."),
-        "accelerator_count": Param(0, type="integer", minimum=0, maximum=8, title="Accelerators (gcp)",
-                                   description="0: the setting."),
-        "min_replica_count": Param(0, type="integer", minimum=0, maximum=100, title="Min replicas (gcp)",
-                                   description="0: the setting (1)."),
-        "max_replica_count": Param(0, type="integer", minimum=0, maximum=100, title="Max replicas (gcp)",
-                                   description="0: the setting (2)."),
+        "model_version": Param(
+            None,
+            type=["null", "string"],
+            title="Model version",
+            description="models/<model_version>/merged is deployed. Empty: the approved "
+            "model of the triggering asset event.",
+        ),
+        "prompt": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^[a-z][a-z0-9_]*@[a-z0-9._-]+$",
+            title="Prompt (name@version or name@alias)",
+            description="Published prompt served with the weights. Empty: the prompt the model "
+            "was trained with. Another prompt with the same weights = a prompt-only A/B.",
+        ),
+        "canary_percent": Param(
+            10,
+            type="integer",
+            minimum=1,
+            maximum=99,
+            title="Canary traffic (%)",
+            description="Share of traffic for the new model; the first deployment takes 100.",
+        ),
+        "machine_type": Param(
+            "",
+            type="string",
+            title="Serving machine type (gcp)",
+            description="Empty: the gcp.serving.machine_type setting (g2-standard-8).",
+        ),
+        "accelerator_type": Param(
+            "",
+            type="string",
+            title="Serving accelerator (gcp)",
+            description="Empty: the setting (NVIDIA_L4).",
+        ),
+        "accelerator_count": Param(
+            0, type="integer", minimum=0, maximum=8, title="Accelerators (gcp)", description="0: the setting."
+        ),
+        "min_replica_count": Param(
+            0,
+            type="integer",
+            minimum=0,
+            maximum=100,
+            title="Min replicas (gcp)",
+            description="0: the setting (1).",
+        ),
+        "max_replica_count": Param(
+            0,
+            type="integer",
+            minimum=0,
+            maximum=100,
+            title="Max replicas (gcp)",
+            description="0: the setting (2).",
+        ),
         "smoke_requests": Param(8, type="integer", minimum=1, maximum=200, title="Smoke-test answers needed"),
-        "smoke_max_latency_ms": Param(30000, type="integer", minimum=1, title="Smoke-test latency limit (ms)"),
+        "smoke_max_latency_ms": Param(
+            30000, type="integer", minimum=1, title="Smoke-test latency limit (ms)"
+        ),
     },
 )
 def llmops_deploy():
@@ -111,14 +148,26 @@ def llmops_deploy():
     release = resolve_release()
     view = ReadEndpoint(task_id="read_endpoint", **endpoint_task)
     registered = EnsureServingVersion(task_id="ensure_registered", release=release)
-    deployed = DeployModel(task_id="deploy_model", release=registered.output, endpoint=view.output,
-                           execution_timeout=dt.timedelta(minutes=45), **endpoint_task)
-    smoke = SmokeTest(task_id="smoke_test", release=registered.output, deployment=deployed.output,
-                      requests="{{ params.smoke_requests }}", max_latency_ms="{{ params.smoke_max_latency_ms }}",
-                      execution_timeout=dt.timedelta(minutes=15), **endpoint_task)
+    deployed = DeployModel(
+        task_id="deploy_model",
+        release=registered.output,
+        endpoint=view.output,
+        execution_timeout=dt.timedelta(minutes=45),
+        **endpoint_task,
+    )
+    smoke = SmokeTest(
+        task_id="smoke_test",
+        release=registered.output,
+        deployment=deployed.output,
+        requests="{{ params.smoke_requests }}",
+        max_latency_ms="{{ params.smoke_max_latency_ms }}",
+        execution_timeout=dt.timedelta(minutes=15),
+        **endpoint_task,
+    )
     restore = RestoreEndpoint(task_id="restore_endpoint", **endpoint_task)
-    record = RecordDeployment(task_id="record_deployment", release=registered.output, deployment=deployed.output,
-                              smoke=smoke.output)
+    record = RecordDeployment(
+        task_id="record_deployment", release=registered.output, deployment=deployed.output, smoke=smoke.output
+    )
     aliases = MoveAliases(task_id="move_aliases", release=registered.output, deployment=deployed.output)
 
     release >> view >> registered >> deployed >> smoke >> record >> aliases

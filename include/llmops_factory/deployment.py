@@ -69,7 +69,9 @@ class EndpointView(Handoff):
 
     def find(self, model_version: str, prompt_ref: str) -> DeployedModelView | None:
         """The deployed model serving exactly these weights and prompt, if any (re-runs reuse it)."""
-        return next((m for m in self.models() if m.model_version == model_version and m.prompt == prompt_ref), None)
+        return next(
+            (m for m in self.models() if m.model_version == model_version and m.prompt == prompt_ref), None
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,15 +124,23 @@ def check_smoke(
     Each answer is ``{"status", "body", "seconds"}`` from one real request through the endpoint.
     """
     problems: list[str] = []
-    mine = [a for a in answers if a.get("status") == 200 and (a.get("body") or {}).get("deployedModelId",
-                                                                                        deployed_model_id) == deployed_model_id]
+    mine = [
+        a
+        for a in answers
+        if a.get("status") == 200
+        and (a.get("body") or {}).get("deployedModelId", deployed_model_id) == deployed_model_id
+    ]
     failed = [a for a in answers if a.get("status") != 200]
     if failed:
         first = failed[0]
-        problems.append(f"{len(failed)} of {len(answers)} requests failed (first: HTTP {first.get('status')}: "
-                        f"{json.dumps(first.get('body'))[:300]})")
+        problems.append(
+            f"{len(failed)} of {len(answers)} requests failed (first: HTTP {first.get('status')}: "
+            f"{json.dumps(first.get('body'))[:300]})"
+        )
     if len(mine) < min_answers:
-        problems.append(f"only {len(mine)} answer(s) from deployed model {deployed_model_id}, need {min_answers}")
+        problems.append(
+            f"only {len(mine)} answer(s) from deployed model {deployed_model_id}, need {min_answers}"
+        )
     empty = 0
     for a in mine:
         predictions = (a.get("body") or {}).get("predictions") or []
@@ -139,9 +149,13 @@ def check_smoke(
             continue
         for p in predictions:
             if p.get("model_version") != model_version:
-                problems.append(f"answer from model_version {p.get('model_version')!r}, expected {model_version!r}")
+                problems.append(
+                    f"answer from model_version {p.get('model_version')!r}, expected {model_version!r}"
+                )
             if p.get("prompt_version") != prompt_version:
-                problems.append(f"answer with prompt_version {p.get('prompt_version')!r}, expected {prompt_version!r}")
+                problems.append(
+                    f"answer with prompt_version {p.get('prompt_version')!r}, expected {prompt_version!r}"
+                )
             if not isinstance(p.get("tokens_out"), int) or not isinstance(p.get("tokens_in"), int):
                 problems.append("an answer lacks tokens_in / tokens_out")
             if not str(p.get("text", "")).strip():

@@ -193,7 +193,9 @@ class LocalEndpoint:
             cmd += ["--flush-interval", str(self.flush_interval_s)]
         env = {**os.environ, **self.env, "LLMOPS_LOCAL__HOME": str(self.home), "LLMOPS_TARGET": "local"}
         here = str(Path(__file__).resolve().parents[2])  # the folder holding llmops_factory
-        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([here, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]))
+        env["PYTHONPATH"] = os.pathsep.join(
+            dict.fromkeys([here, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+        )
         self.directory.mkdir(parents=True, exist_ok=True)
         log = (self.directory / "endpoint.log").open("ab")
         started = time.monotonic()

@@ -57,7 +57,9 @@ def _event_model_version(triggering_asset_events: Mapping[Any, Iterable[Any]] | 
 
 
 @fail_fast
-def resolve_release(params: Mapping[str, Any], triggering_asset_events: Any = None, reason: str | None = None) -> dict:
+def resolve_release(
+    params: Mapping[str, Any], triggering_asset_events: Any = None, reason: str | None = None
+) -> dict:
     """What to deploy: the model version (param, else the approved-model asset event), its merged weights
     (must exist), the published prompt (param, else the one the model was trained with), the canary share
     and the serving machine."""
@@ -68,13 +70,17 @@ def resolve_release(params: Mapping[str, Any], triggering_asset_events: Any = No
     platform = get_platform()
     model_version = params.get("model_version") or _event_model_version(triggering_asset_events)
     if not model_version:
-        raise TaskInputError("no model version to deploy: set the model_version param, or trigger the DAG from "
-                             "the approved-model asset")
+        raise TaskInputError(
+            "no model version to deploy: set the model_version param, or trigger the DAG from "
+            "the approved-model asset"
+        )
     root = platform.storage_root()
     folder = root / layout.model(model_version)
     if not (folder / "merged" / "config.json").exists():
-        raise TaskInputError(f"model version {model_version} has no merged weights at "
-                             f"{platform.uri(layout.model_merged(model_version))} (config.json missing)")
+        raise TaskInputError(
+            f"model version {model_version} has no merged weights at "
+            f"{platform.uri(layout.model_merged(model_version))} (config.json missing)"
+        )
     prompt = params.get("prompt") or None
     if prompt is None:
         card_path = folder / "model_card.json"
@@ -87,8 +93,17 @@ def resolve_release(params: Mapping[str, Any], triggering_asset_events: Any = No
         pin = resolve(prompt, platform.storage_uri)
     except PromptError as exc:
         raise TaskInputError(f"prompt {prompt}: {exc}") from None
-    machine = {k: params.get(k) for k in ("machine_type", "accelerator_type", "accelerator_count",
-                                          "min_replica_count", "max_replica_count") if params.get(k)}
+    machine = {
+        k: params.get(k)
+        for k in (
+            "machine_type",
+            "accelerator_type",
+            "accelerator_count",
+            "min_replica_count",
+            "max_replica_count",
+        )
+        if params.get(k)
+    }
     percent = int(params.get("canary_percent", 10))
     return Release(
         model_name=platform.settings.use_case,
@@ -110,8 +125,12 @@ class ReadEndpoint(Step):
 
     def run(self, context, platform) -> dict[str, Any]:
         view = EndpointView(**platform.endpoint().describe())
-        self.log.info("endpoint %s: split %s, deployed %s", view.endpoint, view.traffic_split,
-                      [(m.id, m.display_name) for m in view.models()])
+        self.log.info(
+            "endpoint %s: split %s, deployed %s",
+            view.endpoint,
+            view.traffic_split,
+            [(m.id, m.display_name) for m in view.models()],
+        )
         return view.to_dict()
 
 
@@ -129,9 +148,16 @@ class EnsureServingVersion(Step):
     def run(self, context, platform) -> dict[str, Any]:
         release = Release.from_dict(self.release, where="resolve_release")
         registered = platform.registry().ensure_serving_version(release.model_version, release.prompt_ref)
-        self.log.info("%s serves as %s version %s", release.display_name, registered.model_name, registered.version)
-        return Release(**{**release.to_dict(), "registry_version": registered.version,
-                          "model_name": registered.model_name}).to_dict()
+        self.log.info(
+            "%s serves as %s version %s", release.display_name, registered.model_name, registered.version
+        )
+        return Release(
+            **{
+                **release.to_dict(),
+                "registry_version": registered.version,
+                "model_name": registered.model_name,
+            }
+        ).to_dict()
 
 
 # -- deploy_model ---------------------------------------------------------------------------------
@@ -153,14 +179,17 @@ class DeployModel(Step):
         view = EndpointView.from_dict(self.endpoint, where="read_endpoint")
         existing = view.find(release.model_version, release.prompt_ref)
         try:
-            split = planned_split(view, release.canary_percent) if existing is None else dict(view.traffic_split)
+            split = (
+                planned_split(view, release.canary_percent) if existing is None else dict(view.traffic_split)
+            )
         except traffic.TrafficSplitError as exc:
             raise TaskInputError(f"cannot plan the canary split: {exc}") from None
         self._plan = {"release": release.to_dict(), "view": view.to_dict(), "split": split}
         return release, view, split, existing
 
-    def _result(self, release: Release, view: EndpointView, deployed_id: str, split: Mapping[str, int],
-                already: bool) -> dict[str, Any]:
+    def _result(
+        self, release: Release, view: EndpointView, deployed_id: str, split: Mapping[str, int], already: bool
+    ) -> dict[str, Any]:
         deployment = Deployment(
             endpoint=view.endpoint,
             deployed_model_id=deployed_id,
@@ -171,8 +200,13 @@ class DeployModel(Step):
             first_deployment=not view.traffic_split,
             already_deployed=already,
         )
-        self.log.info("deployed model %s (%s): split %s -> %s", deployed_id, release.display_name,
-                      deployment.previous_split, deployment.traffic_split)
+        self.log.info(
+            "deployed model %s (%s): split %s -> %s",
+            deployed_id,
+            release.display_name,
+            deployment.previous_split,
+            deployment.traffic_split,
+        )
         return deployment.to_dict()
 
     def local(self, context, platform) -> dict[str, Any]:
@@ -199,8 +233,13 @@ class DeployModel(Step):
             project_id=endpoint.project,
             region=endpoint.region,
             endpoint_id=view.endpoint.rsplit("/", 1)[-1],
-            deployed_model=deployed_model_request(settings, release.model_name, release.registry_version or "",
-                                                  release.display_name, release.machine),
+            deployed_model=deployed_model_request(
+                settings,
+                release.model_name,
+                release.registry_version or "",
+                release.display_name,
+                release.machine,
+            ),
             traffic_split=split,
             gcp_conn_id=settings.gcp.gcp_conn_id,
         )
@@ -224,8 +263,9 @@ class SmokeTest(Step):
 
     template_fields: Sequence[str] = ("release", "deployment", "requests", "max_latency_ms")
 
-    def __init__(self, *, release: Any, deployment: Any, requests: Any = 8, max_latency_ms: Any = 30_000,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, release: Any, deployment: Any, requests: Any = 8, max_latency_ms: Any = 30_000, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.release = release
         self.deployment = deployment
@@ -251,25 +291,45 @@ class SmokeTest(Step):
             if mine >= wanted:
                 break
             started = time.perf_counter()
-            status, body = endpoint.predict([examples[i % len(examples)]], SMOKE_PARAMETERS,
-                                            deployed_model_id=deployment.deployed_model_id)
+            status, body = endpoint.predict(
+                [examples[i % len(examples)]],
+                SMOKE_PARAMETERS,
+                deployed_model_id=deployment.deployed_model_id,
+            )
             answers.append({"status": status, "body": body, "seconds": time.perf_counter() - started})
-            mine += status == 200 and body.get("deployedModelId", deployment.deployed_model_id) == deployment.deployed_model_id
-        problems = check_smoke(answers, deployed_model_id=deployment.deployed_model_id,
-                               model_version=release.model_version, prompt_version=release.prompt_version,
-                               max_latency_ms=float(self.max_latency_ms), min_answers=wanted)
-        request_ids = [a["body"]["requestId"] for a in answers if a["status"] == 200 and "requestId" in a["body"]]
+            mine += (
+                status == 200
+                and body.get("deployedModelId", deployment.deployed_model_id) == deployment.deployed_model_id
+            )
+        problems = check_smoke(
+            answers,
+            deployed_model_id=deployment.deployed_model_id,
+            model_version=release.model_version,
+            prompt_version=release.prompt_version,
+            max_latency_ms=float(self.max_latency_ms),
+            min_answers=wanted,
+        )
+        request_ids = [
+            a["body"]["requestId"] for a in answers if a["status"] == 200 and "requestId" in a["body"]
+        ]
         logged = endpoint.logged(request_ids) if request_ids else None
         if logged is not None and logged < len(request_ids):
             problems.append(f"only {logged} of {len(request_ids)} smoke requests are in prediction_log")
         seconds = [a["seconds"] for a in answers]
-        summary = {"deployed_model_id": deployment.deployed_model_id, "requests": len(answers), "answers": mine,
-                   "p50_ms": round(statistics.median(seconds) * 1000, 1) if seconds else None,
-                   "logged": logged, "passed": not problems}
+        summary = {
+            "deployed_model_id": deployment.deployed_model_id,
+            "requests": len(answers),
+            "answers": mine,
+            "p50_ms": round(statistics.median(seconds) * 1000, 1) if seconds else None,
+            "logged": logged,
+            "passed": not problems,
+        }
         self.log.info("smoke test: %s", summary)
         if problems:
-            raise SmokeTestError(f"smoke test of deployed model {deployment.deployed_model_id} "
-                                 f"({release.display_name}) failed: " + "; ".join(problems))
+            raise SmokeTestError(
+                f"smoke test of deployed model {deployment.deployed_model_id} "
+                f"({release.display_name}) failed: " + "; ".join(problems)
+            )
         return summary
 
 
@@ -298,20 +358,32 @@ class RestoreEndpoint(Step):
         before = EndpointView.from_dict(view_value)
         endpoint = platform.endpoint()
         now = EndpointView(**endpoint.describe())
-        added = [m for m in now.models()
-                 if m.model_version == release.model_version and m.prompt == release.prompt_ref
-                 and m.id not in before.traffic_split and m.id not in {x.id for x in before.models()}]
+        added = [
+            m
+            for m in now.models()
+            if m.model_version == release.model_version
+            and m.prompt == release.prompt_ref
+            and m.id not in before.traffic_split
+            and m.id not in {x.id for x in before.models()}
+        ]
         if not added:
             return {"restored": False, "reason": "no deployed model of this run is on the endpoint"}
         restored: dict[str, int] = {}
         for model in added:
-            deployment = Deployment(endpoint=now.endpoint, deployed_model_id=model.id,
-                                    model_version=release.model_version, prompt_ref=release.prompt_ref,
-                                    previous_split=before.traffic_split, traffic_split=now.traffic_split,
-                                    first_deployment=not before.traffic_split)
+            deployment = Deployment(
+                endpoint=now.endpoint,
+                deployed_model_id=model.id,
+                model_version=release.model_version,
+                prompt_ref=release.prompt_ref,
+                previous_split=before.traffic_split,
+                traffic_split=now.traffic_split,
+                first_deployment=not before.traffic_split,
+            )
             remaining = [m.id for m in now.models() if m.id != model.id]
             restored = restore_split(deployment, remaining)
-            self.log.warning("undeploying %s (%s) and restoring split %s", model.id, model.display_name, restored)
+            self.log.warning(
+                "undeploying %s (%s) and restoring split %s", model.id, model.display_name, restored
+            )
             endpoint.undeploy(model.id, restored)
         reason = "smoke test failed" if smoke is None else f"smoke test failed: {json.dumps(smoke)[:300]}"
         record_event(platform, context, "rollback", release, restored, reason)
@@ -319,15 +391,32 @@ class RestoreEndpoint(Step):
 
 
 # -- record_deployment ----------------------------------------------------------------------------
-def record_event(platform, context, action: str, release: Release, split: Mapping[str, int], reason: str,
-                 alias: str | None = None, previous_version: str | None = None) -> dict[str, Any]:
+def record_event(
+    platform,
+    context,
+    action: str,
+    release: Release,
+    split: Mapping[str, int],
+    reason: str,
+    alias: str | None = None,
+    previous_version: str | None = None,
+) -> dict[str, Any]:
     """Write one ``deployment_events`` row (idempotent per DAG run and action)."""
     event_time = context.get("logical_date") or getattr(context.get("dag_run"), "run_after", None)
     if event_time is None:
         raise TaskInputError("the run has neither a logical date nor a run_after time for the event")
-    row = deployment_event(action=action, release=release, traffic_split=split, reason=reason,
-                           dag_id=context["dag"].dag_id, run_id=context["run_id"], event_time=event_time,
-                           target=platform.target, alias=alias, previous_version=previous_version)
+    row = deployment_event(
+        action=action,
+        release=release,
+        traffic_split=split,
+        reason=reason,
+        dag_id=context["dag"].dag_id,
+        run_id=context["run_id"],
+        event_time=event_time,
+        target=type(platform).target,  # the adapter that made the move, recorded only
+        alias=alias,
+        previous_version=previous_version,
+    )
     platform.warehouse().upsert("deployment_events", [row])
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
 
@@ -348,10 +437,20 @@ class RecordDeployment(Step):
         deployment = Deployment.from_dict(self.deployment, where="deploy_model")
         alias = "champion" if deployment.first_deployment else "challenger"
         champion = platform.registry().get_by_alias("champion")
-        reason = (f"{release.reason}; canary {deployment.traffic_split.get(deployment.deployed_model_id)}%; "
-                  f"smoke test {json.dumps(self.smoke, sort_keys=True)}")
-        return record_event(platform, context, "deploy", release, deployment.traffic_split, reason, alias=alias,
-                            previous_version=champion.version if champion else None)
+        reason = (
+            f"{release.reason}; canary {deployment.traffic_split.get(deployment.deployed_model_id)}%; "
+            f"smoke test {json.dumps(self.smoke, sort_keys=True)}"
+        )
+        return record_event(
+            platform,
+            context,
+            "deploy",
+            release,
+            deployment.traffic_split,
+            reason,
+            alias=alias,
+            previous_version=champion.version if champion else None,
+        )
 
 
 # -- move_aliases ---------------------------------------------------------------------------------
