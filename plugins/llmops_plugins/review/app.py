@@ -122,17 +122,17 @@ _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Rev
 <p id="count">{count} answers wait for a rating.</p>
 {items}
 <script>
-async function rate(form) {{
+async function rate(form) {
   const data = Object.fromEntries(new FormData(form).entries());
   const msg = form.querySelector('.msg');
-  const res = await fetch('api/labels', {{method: 'POST', headers: {{'Content-Type': 'application/json'}},
-                                          credentials: 'same-origin', body: JSON.stringify(data)}});
+  const res = await fetch('api/labels', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                          credentials: 'same-origin', body: JSON.stringify(data)});
   const body = await res.json();
   msg.className = 'msg ' + (res.ok ? 'ok' : 'err');
   msg.textContent = res.ok ? ('Saved: rating ' + body.rating + ' by ' + body.reviewer) : body.detail;
   if (res.ok) form.querySelector('button').disabled = true;
   return false;
-}}
+}
 </script></body></html>"""
 
 _ITEM = """<form class="item" data-item="{item_id}" onsubmit="return rate(this), false">
@@ -169,7 +169,9 @@ def render_page(items: list[dict[str, Any]]) -> str:
                 ),
             )
         )
-    return _PAGE.format(count=len(items), items="\n".join(parts) or "<p>Nothing to review.</p>")
+    return _PAGE.replace("{count}", str(len(items))).replace(
+        "{items}", "\n".join(parts) or "<p>Nothing to review.</p>"
+    )
 
 
 def create_app() -> FastAPI:

@@ -741,12 +741,7 @@ def _score_models(platform, plan: EvaluationPlan, generated: list, context: Mapp
             )
     replace_rows_many(platform, "review_queue", queue)
     if simulated:
-        replace_rows(
-            platform,
-            "review_labels",
-            {"model_version": plan.candidate.model_version, "reviewer": "simulated"},
-            labels,
-        )
+        replace_rows_many(platform, "review_labels", labels)
     return EvaluationResult(
         model_version=plan.candidate.model_version,
         metrics={s.role: {k: v for k, v in s.metrics.items() if not k.startswith("probe_")} for s in scores},
