@@ -31,7 +31,10 @@ def client(monkeypatch):
         "reference": "New customers get a 14-day free trial.", "intent": "trial", "reason": "stratified",
         "auto_scores": '{"rouge_l": 0.4}', "status": "pending", "created_at": when, "dag_run_id": "r1",
     } for n in range(2)])
-    monkeypatch.setattr(review_app, "reviewer_of", lambda request: "ann")
+    async def reviewer(request):
+        return "ann"
+
+    monkeypatch.setattr(review_app, "reviewer_of", reviewer)
     return TestClient(review_app.create_app())
 
 

@@ -41,7 +41,7 @@ def _platform():
     return get_platform()
 
 
-def reviewer_of(request: Request) -> str:
+async def reviewer_of(request: Request) -> str:
     """The signed-in Airflow user's name, from the bearer token or the UI's ``_token`` cookie (401 if none)."""
     token = ""
     header = request.headers.get("authorization", "")
@@ -53,7 +53,7 @@ def reviewer_of(request: Request) -> str:
     try:
         from airflow.api_fastapi.app import get_auth_manager
 
-        user = get_auth_manager().get_user_from_token(token)
+        user = await get_auth_manager().get_user_from_token(token)
     except Exception as exc:  # noqa: BLE001 - any token problem is a 401 for the reviewer
         raise HTTPException(
             status_code=401, detail=f"sign in to Airflow to rate answers ({type(exc).__name__})"
@@ -189,7 +189,7 @@ def create_app() -> FastAPI:
     async def labels(request: Request) -> JSONResponse:
         from llmops_factory.evaluation.review import LabelError
 
-        reviewer = reviewer_of(request)
+        reviewer = await reviewer_of(request)
         try:
             raw = json.loads(await request.body() or b"{}")
         except json.JSONDecodeError as exc:
