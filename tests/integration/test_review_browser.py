@@ -42,7 +42,9 @@ def _chromium() -> tuple[str, str]:
     proc = subprocess.run(["timeout", "-s", "KILL", "900", *install], env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         subprocess.run(["timeout", "-s", "KILL", "300", apt, "update", "-q"], env=env, capture_output=True)
-        proc = subprocess.run(["timeout", "-s", "KILL", "900", *install], env=env, capture_output=True, text=True)
+        proc = subprocess.run(
+            ["timeout", "-s", "KILL", "900", *install], env=env, capture_output=True, text=True
+        )
     browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if proc.returncode != 0 or not (browser and driver):
         pytest.skip(f"could not install chromium + chromium-driver: {(proc.stdout + proc.stderr)[-400:]}")
@@ -62,18 +64,31 @@ def server(tmp_path_factory, platform_home):
     airflow_home = tmp_path_factory.mktemp("review-airflow")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "AIRFLOW_HOME": str(airflow_home), "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-           "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "reviewer:admin", "AIRFLOW__API__PORT": str(port),
-           "AIRFLOW__API__BASE_URL": base, "LLMOPS_LOCAL__HOME": str(platform_home)}
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "reviewer:admin",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": base,
+        "LLMOPS_LOCAL__HOME": str(platform_home),
+    }
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
     airflow = str(Path(sys.executable).parent / "airflow")
-    migrate = subprocess.run(["timeout", "-s", "KILL", "300", airflow, "db", "migrate"], env=env,
-                             capture_output=True, text=True)
+    migrate = subprocess.run(
+        ["timeout", "-s", "KILL", "300", airflow, "db", "migrate"], env=env, capture_output=True, text=True
+    )
     assert migrate.returncode == 0, migrate.stderr[-2000:]
     log = (airflow_home / "api-server.log").open("w")
-    proc = subprocess.Popen(["timeout", "-s", "KILL", "900", airflow, "api-server", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["timeout", "-s", "KILL", "900", airflow, "api-server", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -86,8 +101,9 @@ def server(tmp_path_factory, platform_home):
             assert time.monotonic() < deadline, "api-server did not become healthy in 180 s"
             time.sleep(2)
         passwords = json.loads((airflow_home / "simple_auth_manager_passwords.json.generated").read_text())
-        token = httpx.post(f"{base}/auth/token", json={"username": "reviewer", "password": passwords["reviewer"]},
-                           timeout=30).json()["access_token"]
+        token = httpx.post(
+            f"{base}/auth/token", json={"username": "reviewer", "password": passwords["reviewer"]}, timeout=30
+        ).json()["access_token"]
         yield base, token
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -108,13 +124,27 @@ def queue():
     items = [f"{MV}:q{n}" for n in range(2)]
     for item in items:
         replace_rows(platform, "review_labels", {"item_id": item, "reviewer": "reviewer"}, [])
-    replace_rows_many(platform, "review_queue", [{
-        "item_id": item, "model_version": MV, "prompt_version": "support_assistant@1.0.0",
-        "prompt_text": "How long is the free trial?", "response": "The free trial lasts 14 days.",
-        "reference": "New customers get a 14-day free trial of the Plus plan.", "intent": "trial",
-        "reason": "stratified", "auto_scores": '{"rouge_l": 0.41}', "status": "pending", "created_at": when,
-        "dag_run_id": "browser-test",
-    } for item in items])
+    replace_rows_many(
+        platform,
+        "review_queue",
+        [
+            {
+                "item_id": item,
+                "model_version": MV,
+                "prompt_version": "support_assistant@1.0.0",
+                "prompt_text": "How long is the free trial?",
+                "response": "The free trial lasts 14 days.",
+                "reference": "New customers get a 14-day free trial of the Plus plan.",
+                "intent": "trial",
+                "reason": "stratified",
+                "auto_scores": '{"rouge_l": 0.41}',
+                "status": "pending",
+                "created_at": when,
+                "dag_run_id": "browser-test",
+            }
+            for item in items
+        ],
+    )
     return items
 
 
@@ -129,7 +159,9 @@ def test_review_page_rates_and_refuses_in_chromium(server, queue):
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     base, token = server
-    plugins = httpx.get(f"{base}/api/v2/plugins", headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
+    plugins = httpx.get(
+        f"{base}/api/v2/plugins", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ).json()
     review = next(p for p in plugins["plugins"] if p["name"] == "llmops_review")
     assert review["fastapi_apps"][0]["url_prefix"] == "/llmops-review"
     assert review["external_views"][0]["name"] == "Review"
@@ -137,7 +169,13 @@ def test_review_page_rates_and_refuses_in_chromium(server, queue):
     binary, driver_path = _chromium()
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,1000",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -159,8 +197,11 @@ def test_review_page_rates_and_refuses_in_chromium(server, queue):
 
         second = driver.find_element(By.CSS_SELECTOR, f'form[data-item="{queue[1]}"]')
         # a tampered form (rating 9) is refused by the server with a message the reviewer sees
-        driver.execute_script("arguments[0].querySelector('select').options[0].value = '9';"
-                              "arguments[0].querySelector('select').selectedIndex = 0;", second)
+        driver.execute_script(
+            "arguments[0].querySelector('select').options[0].value = '9';"
+            "arguments[0].querySelector('select').selectedIndex = 0;",
+            second,
+        )
         second.find_element(By.CSS_SELECTOR, 'input[name="correctness"][value="incorrect"]').click()
         second.find_element(By.CSS_SELECTOR, 'input[name="safety"][value="unsafe"]').click()
         second.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
@@ -173,7 +214,22 @@ def test_review_page_rates_and_refuses_in_chromium(server, queue):
 
     from llmops_plugins.platform import get_platform
 
-    rows = get_platform().warehouse().rows("review_labels", ["item_id", "reviewer", "rating", "correctness",
-                                                             "simulated", "comment"], model_version=MV)
-    assert rows == [{"item_id": queue[0], "reviewer": "reviewer", "rating": 5, "correctness": "correct",
-                     "simulated": False, "comment": "right answer"}]
+    rows = (
+        get_platform()
+        .warehouse()
+        .rows(
+            "review_labels",
+            ["item_id", "reviewer", "rating", "correctness", "simulated", "comment"],
+            model_version=MV,
+        )
+    )
+    assert rows == [
+        {
+            "item_id": queue[0],
+            "reviewer": "reviewer",
+            "rating": 5,
+            "correctness": "correct",
+            "simulated": False,
+            "comment": "right answer",
+        }
+    ]

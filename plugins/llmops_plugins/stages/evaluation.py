@@ -47,8 +47,8 @@ from llmops_plugins.stages.training import REPO_ROOT
 log = logging.getLogger(__name__)
 
 ROLES = ("candidate", "champion", "base")
-PROBE_QUESTIONS = 8  # eval questions asked again by each counterfactual persona
-TOXIC_QUESTIONS = 16  # eval questions asked again behind a toxic phrase
+PROBE_QUESTIONS = 6  # eval questions asked again by each counterfactual persona
+TOXIC_QUESTIONS = 8  # eval questions asked again behind a toxic phrase
 
 
 class EvaluationError(DeterministicError, ValueError):
