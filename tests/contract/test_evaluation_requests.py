@@ -146,3 +146,55 @@ def test_eval_results_are_replaced_by_key_in_one_bigquery_script(gcp_env):
     assert params["k_model_version"]["parameterValue"]["value"] == MV
     assert params["r1_metric"]["parameterValue"]["value"] == "minimum:rouge_l"
     assert params["r0_value"]["parameterType"]["type"] == "FLOAT64"
+
+
+def test_optional_vertex_genai_evaluation_request(gcp_env, monkeypatch):
+    import vertexai
+    import vertexai.evaluation as ve
+
+    from llmops_plugins.stages.base import run_on_target
+    from llmops_plugins.stages.evaluation import GenAIEvaluation
+
+    monkeypatch.setenv("LLMOPS_EVALUATION__VERTEX_GENAI_METRICS", '["safety", "pairwise_fluency"]')
+
+    task = mock.MagicMock()
+    task.return_value.evaluate.return_value = SimpleNamespace(
+        summary_metrics={
+            "row_count": 2,
+            "safety/mean": 0.97,
+            "pairwise_fluency/candidate_model_win_rate": 0.6,
+        }
+    )
+    rows = [
+        {
+            "item_id": f"i{n}",
+            "question": f"q{n}",
+            "response": f"a{n}",
+            "reference": f"r{n}",
+            "champion_response": f"c{n}",
+        }
+        for n in range(2)
+    ]
+    with mock.patch.object(vertexai, "init") as init, mock.patch.object(ve, "EvalTask", task):
+        out = run_on_target(GenAIEvaluation, f"eval-{MV}", rows)
+    init.assert_called_once_with(project="acme-llmops", location="europe-west4")
+    kw = task.call_args.kwargs
+    assert kw["experiment"] == "support-assistant"
+    assert [m.metric_name for m in kw["metrics"]] == ["safety", "pairwise_fluency"]
+    assert type(kw["metrics"][1]).__name__ == "PairwiseMetric"
+    frame = kw["dataset"]
+    assert list(frame.columns) == ["prompt", "response", "reference", "baseline_model_response"]
+    assert frame["baseline_model_response"].tolist() == ["c0", "c1"]
+    task.return_value.evaluate.assert_called_once_with(experiment_run_name=f"eval-{MV}")
+    assert out == {
+        "vertex_row_count": 2.0,
+        "vertex_safety_mean": 0.97,
+        "vertex_pairwise_fluency_candidate_model_win_rate": 0.6,
+    }
+
+
+def test_genai_evaluation_is_off_by_default_and_local_adds_nothing(gcp_env):
+    from llmops_plugins.stages.base import run_on_target
+    from llmops_plugins.stages.evaluation import GenAIEvaluation
+
+    assert run_on_target(GenAIEvaluation, "run", [{"question": "q", "response": "a", "reference": "r"}]) == {}

@@ -12,6 +12,8 @@
 | ``SignOff`` | target-neutral: Airflow's human-in-the-loop approval (deferred) | |
 | ``promote_challenger`` / ``reject_candidate`` | the platform's registry (MLflow / Vertex AI Model Registry) | |
 
+| ``GenAIEvaluation`` (optional) | adds nothing (the project's own scorers) | Vertex AI Gen AI evaluation service: pointwise / pairwise model-based metrics |
+
 Where a body differs by target only in a service (tracking, registry tags, warehouse writes), the service
 has both of its implementations side by side here (``ExperimentLog``, ``VersionTags``, ``ResultRows``).
 """
@@ -568,6 +570,60 @@ class VersionTags:
         model.update(labels=labels)
 
 
+class GenAIEvaluation:
+    """Optional model-based metrics (``evaluation.vertex_genai_metrics``) of the Vertex AI Gen AI
+    evaluation service on the candidate's answers (pairwise ones against the champion's). A cloud
+    service: locally the same questions are answered by the project's own scorers (the toxicity model,
+    the facts check, embeddings), so the local body adds nothing."""
+
+    @staticmethod
+    def local(platform, run_name: str, rows: list[dict[str, Any]]) -> dict[str, float]:
+        return {}
+
+    @staticmethod
+    def gcp(platform, run_name: str, rows: list[dict[str, Any]]) -> dict[str, float]:
+        names = list(platform.settings.evaluation.vertex_genai_metrics)
+        if not names or not rows:
+            return {}
+        import pandas as pd
+        import vertexai
+        from vertexai.evaluation import (
+            EvalTask,
+            MetricPromptTemplateExamples,
+            PairwiseMetric,
+            PointwiseMetric,
+        )
+
+        s = platform.settings
+        vertexai.init(project=s.gcp.project_id, location=s.gcp.region)
+        metrics = [
+            (PairwiseMetric if n.startswith("pairwise_") else PointwiseMetric)(
+                metric=n, metric_prompt_template=MetricPromptTemplateExamples.get_prompt_template(n)
+            )
+            for n in names
+        ]
+        frame = pd.DataFrame(
+            {
+                "prompt": [r["question"] for r in rows],
+                "response": [r["response"] for r in rows],
+                "reference": [r["reference"] for r in rows],
+                **(
+                    {"baseline_model_response": [r.get("champion_response", "") for r in rows]}
+                    if any(n.startswith("pairwise_") for n in names)
+                    else {}
+                ),
+            }
+        )
+        result = EvalTask(dataset=frame, metrics=metrics, experiment=s.use_case).evaluate(
+            experiment_run_name=run_name
+        )
+        return {
+            f"vertex_{k.replace('/', '_')}": float(v)
+            for k, v in result.summary_metrics.items()
+            if isinstance(v, (int, float))
+        }
+
+
 # -- score_models ----------------------------------------------------------------------------------
 def _jsonl(path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -634,6 +690,15 @@ def _score_models(platform, plan: EvaluationPlan, generated: list, context: Mapp
         )
         cand.metrics.update(benchmark_gain_vs_base=diff, benchmark_gain_ci_low=lo, benchmark_gain_ci_high=hi)
     cand.metrics["contaminated_items"] = float(contamination["contaminated"])
+    champion = next((s for s in scores if s.role == "champion"), None)
+    champion_answers = {r["item_id"]: r["response"] for r in champion.items} if champion else {}
+    cand.metrics.update(
+        run_on_target(
+            GenAIEvaluation,
+            f"eval-{plan.candidate.model_version}"[:120],
+            [{**r, "champion_response": champion_answers.get(r["item_id"], "")} for r in cand.items],
+        )
+    )
     when = _now(context)
     run_id = context.get("run_id")
     rows = []
