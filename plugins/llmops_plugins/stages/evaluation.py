@@ -5,13 +5,11 @@
 | ``plan_evaluation`` | target-neutral: the candidate (asset event or form), champion alias, base model, the candidate's snapshot and prompt | |
 | ``build_eval_set`` | target-neutral: eval questions, bias probes, toxic prompts, benchmark items; contamination against the train split | |
 | ``BatchGenerate`` | ``python -m llmops_trainer batch-generate`` as a process | the same entrypoint as a Vertex AI custom container job on a GPU (deferrable) |
-| ``score_models`` | target-neutral scoring; results to the warehouse, tracking run and registry version | |
-| ``queue_review`` | target-neutral: the stratified sample to ``review_queue`` (simulated reviewer: labels too) | |
+| ``score_models`` | target-neutral scoring; results to the warehouse, tracking run and registry version; the stratified review sample to ``review_queue`` (simulated reviewer: its labels too) | |
 | ``WaitForReviews`` | target-neutral deferrable wait for ``min_labels`` ratings in ``review_labels`` | |
 | ``quality_gate`` | target-neutral: the pure gate, the decision to the warehouse and the run note, the HTML report | |
 | ``SignOff`` | target-neutral: Airflow's human-in-the-loop approval (deferred) | |
 | ``promote_challenger`` / ``reject_candidate`` | the platform's registry (MLflow / Vertex AI Model Registry) | |
-
 | ``GenAIEvaluation`` (optional) | adds nothing (the project's own scorers) | Vertex AI Gen AI evaluation service: pointwise / pairwise model-based metrics |
 
 Where a body differs by target only in a service (tracking, registry tags, warehouse writes), the service
