@@ -102,7 +102,7 @@ def _plan(platform, events: Any, model_version: str | None) -> dict[str, Any]:
         found = None
         for alias in ("candidate", "challenger", "champion"):
             version = registry.get_by_alias(alias)
-            if version is not None and (not wanted or version.tags.get("model_version") == wanted):
+            if version is not None and (not wanted or version.labels.get("model_version") == wanted):
                 found = version
                 break
         if found is None:
@@ -118,7 +118,7 @@ def _plan(platform, events: Any, model_version: str | None) -> dict[str, Any]:
             version=found.version,
             alias="candidate",
             uri=found.uri,
-            model_version=found.tags.get("model_version") or wanted,
+            model_version=found.labels.get("model_version") or wanted,
         )
     root = platform.storage_root()
     card_path = root / layout.model(candidate.model_version) / "model_card.json"
@@ -155,7 +155,7 @@ def _plan(platform, events: Any, model_version: str | None) -> dict[str, Any]:
         )
     ]
     champion = registry.get_by_alias("champion")
-    champion_mv = champion.tags.get("model_version") if champion is not None else None
+    champion_mv = champion.labels.get("model_version") if champion is not None else None
     if champion_mv and champion_mv != candidate.model_version:
         # the champion's answers are keyed by its own version + dataset + prompt: reused across evaluations
         models.append(
