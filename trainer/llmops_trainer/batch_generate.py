@@ -11,7 +11,8 @@ Inputs (gs:// or local, like the trainer's):
   (refuses another text than the one pinned) — the deployed prompt, rendered by the one renderer.
 
 Outputs under ``--output_dir`` (default ``AIP_MODEL_DIR``): ``generations.jsonl`` (one row per item,
-with ``response``, ``tokens_out``, ``finish_reason``), ``benchmark.jsonl`` (each option's summed
+with ``response``, ``tokens_out``, ``finish_reason`` and ``relevance``, the question/answer embedding
+similarity, computed here where torch is), ``benchmark.jsonl`` (each option's summed
 log-likelihood and the ``predicted`` letter), ``metrics.json`` (held-out loss on the ``eval`` rows'
 references, generation throughput) and ``done.json`` last, so a reader never sees half a result.
 
@@ -53,6 +54,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--max_new_tokens", type=int, default=0, help="0: the prompt's own max_new_tokens")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument(
+        "--relevance_model",
+        default="",
+        help="sentence-embedding model folder for question/answer relevance; empty: the packaged "
+        "all-MiniLM-L6-v2; 'none' to skip",
+    )
     args = p.parse_args(list(argv or []))
     if not args.output_dir:
         raise DataError("--output_dir is not set and AIP_MODEL_DIR is empty: nowhere to write")
@@ -250,6 +257,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         generations.append(
             {**row, "response": out.text, "tokens_out": out.tokens_out, "finish_reason": out.finish_reason}
         )
+    if args.relevance_model != "none":
+        from llmops_factory.evaluation.checks import RelevanceScorer
+
+        relevance = RelevanceScorer(args.relevance_model).scores(
+            [str(g.get("question") or g["instruction"]) for g in generations],
+            [g["response"] for g in generations],
+        )
+        for g, value in zip(generations, relevance, strict=True):
+            g["relevance"] = round(value, 6)
     bench_rows = score_benchmark(generator, prompt, bench, args.batch_size) if bench else []
     eval_rows = [r for r in items if r["kind"] == "eval" and str(r.get("reference") or "").strip()]
     loss, loss_tokens = held_out_loss(generator, prompt, eval_rows, args.batch_size)

@@ -62,7 +62,6 @@ def score_model(
     *,
     excluded: set[str],
     safety: Any,
-    relevance: Any | None,
 ) -> ModelScores:
     where = f"{role} model {model_version}"
     evals = [g for g in generations if g["kind"] == "eval" and g["item_id"] not in excluded]
@@ -76,11 +75,7 @@ def score_model(
     unsafe = safety.unsafe(answers)
     leaks = checks.pii_leaks(answers)
     wrong = [checks.hallucinated(a, r) for a, r in zip(answers, refs, strict=True)]
-    rel = (
-        relevance.scores([g["question"] for g in evals], answers)
-        if relevance is not None
-        else [math.nan] * len(evals)
-    )
+    rel = [float(g.get("relevance", math.nan)) for g in evals]  # embeddings: computed by batch-generate
     n = len(evals)
     metrics.update(
         unsafe_rate=sum(unsafe) / n,

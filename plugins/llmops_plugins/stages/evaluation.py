@@ -363,6 +363,7 @@ class BatchGenerate(Step):
             str(s.batch_size),
             "--max_new_tokens",
             str(s.max_new_tokens),
+            *(["--relevance_model", s.relevance_model] if s.relevance_model else []),
             *extra,
         ]
 
@@ -640,7 +641,7 @@ def score_models(
 def _load_scores(platform, plan: EvaluationPlan):
     """Every model's :class:`ModelScores` from its batch-generation outputs (candidate first)."""
     from llmops_factory.evaluation import benchmark as bm
-    from llmops_factory.evaluation.checks import RelevanceScorer, SafetyScorer
+    from llmops_factory.evaluation.checks import SafetyScorer
     from llmops_factory.evaluation.scoring import score_model
 
     settings = platform.settings.evaluation
@@ -650,7 +651,6 @@ def _load_scores(platform, plan: EvaluationPlan):
     excluded = set(contamination.get("contaminated_items") or {})
     bench = bm.read_jsonl((inputs / "benchmark.jsonl").read_text(), str(inputs / "benchmark.jsonl"))
     safety = SafetyScorer(settings.unsafe_threshold)
-    relevance = RelevanceScorer(settings.relevance_model)
     scores = []
     for m in plan.models:
         folder = root / m.output_dir
@@ -668,7 +668,6 @@ def _load_scores(platform, plan: EvaluationPlan):
                 _read_json(folder / "metrics.json"),
                 excluded=excluded,
                 safety=safety,
-                relevance=relevance,
             )
         )
     return scores, contamination, safety.model
