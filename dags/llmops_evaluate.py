@@ -7,7 +7,10 @@ eval split of its own training snapshot and the benchmark, next to the productio
 `champion`) and the base model, asks reviewers to rate a sample, and decides whether it may be deployed.
 
 1. `plan_evaluation` — the candidate (asset event, form or the `candidate` alias), the champion, the base
-   model from the candidate's model card, its snapshot's eval split and its pinned prompt.
+   model from the candidate's model card, its snapshot's eval split and its pinned prompt; with
+   `compare_prompts`, the candidate again with each other prompt version (offline prompt comparison:
+   the best combination of data, prompt and hyper-parameters goes to `eval_results`, suite
+   `prompt_comparison`, and the version's tag `eval.best_prompt`).
 2. `build_eval_set` — `eval/<model_version>/inputs/`: eval questions, counterfactual bias probes (same
    question, other names/genders/regions), the corpus's toxic prompts, the benchmark (domain items from the
    facts table + any MMLU CSV of `evaluation.mmlu_csv`). Items that are near-duplicates of training
@@ -78,6 +81,15 @@ from llmops_plugins.stages.evaluation import BatchGenerate, SignOff, WaitForRevi
             description="The model version folder (models/<model_version>/) to evaluate. Empty: the triggering "
             "candidate event, else the registry's `candidate` alias.",
         ),
+        "compare_prompts": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Also try these prompt versions",
+            description="Offline prompt comparison: the candidate also answers with each name@version "
+            "(published bundles); eval_results (suite prompt_comparison) records which combination of data, "
+            "prompt and hyper-parameters scored best. The gate judges the pinned prompt.",
+        ),
     },
 )
 def llmops_evaluate():
@@ -85,7 +97,7 @@ def llmops_evaluate():
     def plan_evaluation(params: dict | None = None, triggering_asset_events=None) -> dict:
         from llmops_plugins.stages.evaluation import plan_evaluation
 
-        return plan_evaluation(triggering_asset_events, params["model_version"])
+        return plan_evaluation(triggering_asset_events, params["model_version"], params["compare_prompts"])
 
     @task
     def build_eval_set(plan: dict) -> dict:

@@ -170,10 +170,11 @@ class ModelUnderTest(Handoff):
 
     kind: ClassVar[str] = "model under test"
 
-    role: str  # candidate | champion | base
+    role: str  # candidate | champion | base | prompt:<name@version> (the candidate with another prompt)
     model_version: str  # registry model version folder name, or "base-<hash>" for the base model
     model_dir: str  # storage-relative or absolute URI of the merged model folder
     output_dir: str  # storage-relative folder of its generations (reused when done.json exists)
+    prompt_ref: str = ""  # empty: the plan's (the candidate's pinned) prompt
 
 
 @dataclasses.dataclass(frozen=True)

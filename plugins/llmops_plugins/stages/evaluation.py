@@ -46,7 +46,6 @@ from llmops_plugins.stages.training import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
-ROLES = ("candidate", "champion", "base")
 PROBE_QUESTIONS = 6  # eval questions asked again by each counterfactual persona
 TOXIC_QUESTIONS = 8  # eval questions asked again behind a toxic phrase
 
@@ -77,11 +76,13 @@ def _now(context: Mapping[str, Any]) -> dt.datetime:
 
 
 # -- plan_evaluation ------------------------------------------------------------------------------
-def plan_evaluation(triggering_asset_events: Any, model_version: str | None) -> dict[str, Any]:
+def plan_evaluation(
+    triggering_asset_events: Any, model_version: str | None, compare_prompts: Sequence[str] = ()
+) -> dict[str, Any]:
     """The candidate (the triggering ``llmops_candidate_model`` event, or ``model_version`` from the form,
     or the registry's ``candidate`` alias), the champion (alias ``champion``, if another version holds
     it) and the base model the candidate was trained from, with the candidate's eval split and prompt."""
-    return fail_fast(_plan)(_platform(), triggering_asset_events, model_version)
+    return fail_fast(_plan)(_platform(), triggering_asset_events, model_version, list(compare_prompts or ()))
 
 
 def _candidate_from_events(events: Any) -> Candidate | None:
@@ -94,7 +95,9 @@ def _candidate_from_events(events: Any) -> Candidate | None:
     return None
 
 
-def _plan(platform, events: Any, model_version: str | None) -> dict[str, Any]:
+def _plan(
+    platform, events: Any, model_version: str | None, compare_prompts: Sequence[str] = ()
+) -> dict[str, Any]:
     registry = platform.registry()
     candidate = None if model_version else _candidate_from_events(events)
     if candidate is None:
@@ -164,6 +167,26 @@ def _plan(platform, events: Any, model_version: str | None) -> dict[str, Any]:
                 champion_mv,
                 layout.model_merged(champion_mv),
                 f"{layout.eval_dir(champion_mv)}generations/{key}/",
+            )
+        )
+    for ref in compare_prompts:
+        ref = ref.strip()
+        if not ref or ref == prompt_ref:
+            continue
+        if "@" not in ref:
+            raise EvaluationError(f"compare_prompts: {ref!r} is not name@version")
+        name, version = ref.split("@", 1)
+        if not (root / layout.prompt_bundle(name, version)).exists():
+            raise EvaluationError(
+                f"compare_prompts: prompt bundle {ref} is not published ({layout.prompt_bundle(name, version)})"
+            )
+        models.append(
+            ModelUnderTest(
+                f"prompt:{ref}",
+                candidate.model_version,
+                layout.model_merged(candidate.model_version),
+                f"{layout.eval_dir(candidate.model_version)}generations/{dataset_version}__{ref.replace('@', '_')}/",
+                prompt_ref=ref,
             )
         )
     base_uri = str((card.get("base_model") or {}).get("uri") or "")
@@ -309,8 +332,9 @@ def generation_jobs(plan: Mapping[str, Any]) -> list[dict[str, Any]]:
         {
             "model": m.to_dict(),
             "eval_dir": p.eval_dir,
-            "prompt_ref": p.prompt_ref,
-            "prompt_hash": p.prompt_hash,
+            "prompt_ref": m.prompt_ref or p.prompt_ref,
+            # another prompt version is checked by batch-generate against its published bundle
+            "prompt_hash": p.prompt_hash if not m.prompt_ref else "",
         }
         for m in p.models
     ]
@@ -744,15 +768,19 @@ def _score_models(platform, plan: EvaluationPlan, generated: list, context: Mapp
     _write(root / plan.eval_dir / "scores.json", json.dumps(payload, indent=1, default=_nan_safe))
 
     card = _read_json(root / layout.model(plan.candidate.model_version) / "model_card.json")
+    best = _compare_prompts(platform, plan, scores, card, when, run_id)
     tracking_run = (card.get("tracking") or {}).get("run_id")
     run_on_target(ExperimentLog, tracking_run, {f"eval.{k}": v for k, v in cand.metrics.items()})
     run_on_target(
         VersionTags,
         plan.candidate.version,
         {
-            f"eval.{k}": f"{cand.metrics[k]:.4f}"
-            for k in ("rouge_l", "bleu", "benchmark_accuracy", "unsafe_rate", "hallucination_rate")
-            if k in cand.metrics
+            **{
+                f"eval.{k}": f"{cand.metrics[k]:.4f}"
+                for k in ("rouge_l", "bleu", "benchmark_accuracy", "unsafe_rate", "hallucination_rate")
+                if k in cand.metrics
+            },
+            **({"eval.best_prompt": best} if best else {}),
         },
     )
 
@@ -812,6 +840,61 @@ def _score_models(platform, plan: EvaluationPlan, generated: list, context: Mapp
         scores_uri=platform.uri(f"{plan.eval_dir}scores.json"),
         review_items=len(queue),
     ).to_dict()
+
+
+def _compare_prompts(
+    platform, plan: EvaluationPlan, scores: list, card: Mapping[str, Any], when, run_id
+) -> str:
+    """With ``compare_prompts``: which prompt version scored best with these weights and data (ROUGE-L,
+    then benchmark accuracy); every combination (dataset, prompt, hyper-parameters) with its scores goes
+    to ``eval_results`` (suite ``prompt_comparison``). Returns the best prompt ref ('' without variants)."""
+    variants = [s for s in scores if s.role == "candidate" or s.role.startswith("prompt:")]
+    if len(variants) < 2:
+        return ""
+
+    def prompt_of(s) -> str:
+        return s.role.split(":", 1)[1] if s.role.startswith("prompt:") else plan.prompt_ref
+
+    def key(s) -> tuple[float, float]:
+        return tuple(
+            -1.0 if math.isnan(v) else v
+            for v in (s.metrics.get("rouge_l", math.nan), s.metrics.get("benchmark_accuracy", math.nan))
+        )
+
+    best = max(variants, key=key)
+    rows = []
+    for s in variants:
+        combo = json.dumps(
+            {
+                "dataset_version": plan.dataset_version,
+                "prompt": prompt_of(s),
+                "hyperparameters": card.get("hyperparameters") or {},
+                "best": s is best,
+            },
+            sort_keys=True,
+        )
+        for name in ("rouge_l", "bleu", "benchmark_accuracy", "hallucination_rate", "unsafe_rate"):
+            rows.append(
+                _result_row(
+                    plan,
+                    s.role,
+                    s.model_version,
+                    "prompt_comparison",
+                    name,
+                    s.metrics.get(name),
+                    when,
+                    run_id,
+                    detail=combo,
+                )
+            )
+    replace_rows(
+        platform,
+        "eval_results",
+        {"model_version": plan.candidate.model_version, "suite": "prompt_comparison"},
+        rows,
+    )
+    log.info("prompt comparison: best %s of %s", prompt_of(best), [prompt_of(s) for s in variants])
+    return prompt_of(best)
 
 
 def replace_rows_many(platform, table: str, rows: list[dict[str, Any]]) -> None:
@@ -1043,7 +1126,7 @@ def _load_scores_cached(platform, plan: EvaluationPlan):
     saved = _read_json(root / plan.eval_dir / "scores.json")
     contamination = _read_json(root / plan.eval_dir / "inputs" / "contamination.json")
     scores = []
-    for role in ROLES:
+    for role in [m.role for m in plan.models]:
         if role in saved:
             s = saved[role]
             metrics = {k: float(v) for k, v in s["metrics"].items()}
