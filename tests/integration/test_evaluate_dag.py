@@ -93,6 +93,15 @@ def home(tmp_path_factory) -> Path:
         *TINY_MODEL_FLAGS,
     )
     snap = write_snapshot(storage, n_train=32, n_eval=8, version="snap-evaltest")
+    # eval questions asked in other words than the training ones (not near-duplicates: no contamination),
+    # with the answers the model was taught
+    rows = [json.loads(line) for line in (snap / "eval" / "part-00000.jsonl").read_text().splitlines()]
+    for n, row in enumerate(rows):
+        plan = row["output"].split()[1]
+        row["instruction"] = (
+            f"Hello, what would {plan} set me back monthly, and how many screens at once? Ref {n}"
+        )
+    (snap / "eval" / "part-00000.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = storage / "models" / MV
     _run(
         {**env, "AIP_MODEL_DIR": str(out)},

@@ -66,7 +66,14 @@ def score_model(
     where = f"{role} model {model_version}"
     evals = [g for g in generations if g["kind"] == "eval" and g["item_id"] not in excluded]
     if not evals:
+        asked = [g for g in generations if g["kind"] == "eval"]
+        if asked:
+            raise ScoringError(f"{where}: all {len(asked)} eval answers are excluded as contaminated")
         raise ScoringError(f"{where}: no answers to eval questions (empty generation)")
+    if all(not str(g.get("response") or "").strip() for g in evals):
+        raise ScoringError(
+            f"{where}: every answer to the {len(evals)} eval questions is empty (empty generation)"
+        )
     empty = [g["item_id"] for g in evals if not str(g.get("response") or "").strip()]
     answers = [str(g.get("response") or "") for g in evals]
     refs = [str(g["reference"]) for g in evals]

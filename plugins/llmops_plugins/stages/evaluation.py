@@ -310,6 +310,12 @@ def _build_eval_set(platform, plan: EvaluationPlan) -> dict[str, Any]:
         "contaminated_items": found.contaminated,
     }
     _write(inputs / "contamination.json", json.dumps(summary, indent=2))
+    eval_ids = {i["item_id"] for i in base_items}
+    if eval_ids and eval_ids <= set(found.contaminated):
+        raise EvaluationError(
+            f"every eval example of {plan.eval_split} ({len(eval_ids)}) is a near-duplicate of a training "
+            f"example of {plan.train_split} (contamination): nothing left to score; rebuild the snapshot"
+        )
     if found.count >= len(base_items) + len(bench):
         raise EvaluationError(
             f"every eval and benchmark item ({found.count}) is a near-duplicate of training data"
