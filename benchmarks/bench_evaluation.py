@@ -70,38 +70,39 @@ def _airflow_env(simulated: bool = True) -> dict[str, str]:
 
 
 def dag(args: argparse.Namespace) -> None:
-    airflow = str(Path(sys.executable).parent / "airflow")
-    conf = json.dumps({"model_version": args.model_version or ""})
+    """Wall time of one evaluation run (the sign-off, if asked, answered through the REST API)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from hitl_run import run_with_answer
+
+    log = REPO / ".llmops" / f"bench-evaluate-{args.model_version or 'candidate'}.log"
     started = time.monotonic()
-    proc = subprocess.run(
-        [
-            "timeout",
-            "-s",
-            "KILL",
-            str(args.timeout),
-            airflow,
-            "dags",
-            "test",
-            "llmops_evaluate",
-            args.date,
-            "--conf",
-            conf,
-        ],
-        cwd=REPO,
+    code, out, happened = run_with_answer(
+        "llmops_evaluate",
+        args.date,
+        conf={"model_version": args.model_version or ""},
+        answer="Approve",
         env=_airflow_env(),
-        capture_output=True,
-        text=True,
+        timeout=args.timeout,
+        log_path=log,
     )
     wall = time.monotonic() - started
-    out = proc.stdout + proc.stderr
-    (REPO / ".llmops" / "bench-evaluate.log").write_text(out)
     print(
-        f"airflow dags test llmops_evaluate: exit {proc.returncode}, wall {wall:.0f} s "
-        f"(log .llmops/bench-evaluate.log)"
+        f"llmops_evaluate: exit {code}, wall {wall:.0f} s, sign_off {happened.get('answered') or 'not asked'} "
+        f"(log {log})"
     )
+    starts: dict[str, str] = {}
     for line in out.splitlines():
-        if "Marking task as" in line or "state=success, run_type" in line or "state=failed" in line:
-            print("  " + line.strip()[-160:])
+        if "[DAG TEST] starting task_id=" in line or "[DAG TEST] end task task_id=" in line:
+            stamp, task = line[:27], line.split("task_id=")[1].split()[0]
+            if "starting" in line:
+                starts[task] = stamp
+            elif task in starts:
+                import datetime as _dt
+
+                took = _dt.datetime.fromisoformat(stamp.rstrip("Z")) - _dt.datetime.fromisoformat(
+                    starts.pop(task).rstrip("Z")
+                )
+                print(f"  {task:22s} {took.total_seconds():7.1f} s")
 
 
 def compare(args: argparse.Namespace) -> None:
@@ -184,9 +185,11 @@ def bad_model(args: argparse.Namespace) -> None:
         "--experiment_name",
         settings.use_case,
     ]
-    for key in ("lora_r", "learning_rate", "epochs"):
+    for key in ("lora_r", "learning_rate"):
         if key in hp:
             cmd += [f"--{key}", str(hp[key])]
+    if args.max_steps:
+        cmd += ["--max_steps", str(args.max_steps)]
     started = time.monotonic()
     subprocess.run(cmd, cwd=REPO, check=True, env={**os.environ, "AIP_MODEL_DIR": str(out)})
     print(f"trained {mv} on shuffled answers in {time.monotonic() - started:.0f} s")
@@ -220,6 +223,9 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--model_version", default="", required=name != "dag")
         s.add_argument("--date", default="2026-01-04")
         s.add_argument("--timeout", type=int, default=3600)
+        s.add_argument(
+            "--max_steps", type=int, default=0, help="bad-model: optimizer steps (0: the config's epochs)"
+        )
     args = p.parse_args(argv)
     {"throughput": throughput, "dag": dag, "compare": compare, "bad-model": bad_model}[args.command](args)
 
