@@ -90,7 +90,11 @@ def home(tmp_path_factory) -> Path:
         str(corpus),
         "--output",
         str(base),
-        *TINY_MODEL_FLAGS,
+        # longer than the trainer tests' smoke base: the model must answer in words, not whitespace
+        *[
+            ("200" if prev == "--steps" else v)
+            for prev, v in zip(["", *TINY_MODEL_FLAGS], TINY_MODEL_FLAGS, strict=False)
+        ],
     )
     snap = write_snapshot(storage, n_train=32, n_eval=8, version="snap-evaltest")
     # eval questions asked in other words than the training ones (not near-duplicates: no contamination),
@@ -126,7 +130,9 @@ def home(tmp_path_factory) -> Path:
         "--run_name",
         MV,
         "--max_steps",
-        "40",
+        "150",
+        "--learning_rate",
+        "0.005",
         "--lora_target_modules",
         "q_proj",
         "v_proj",
