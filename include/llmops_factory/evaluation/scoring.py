@@ -70,7 +70,9 @@ def score_model(
         if asked:
             raise ScoringError(f"{where}: all {len(asked)} eval answers are excluded as contaminated")
         raise ScoringError(f"{where}: no answers to eval questions (empty generation)")
-    if all(not str(g.get("response") or "").strip() for g in evals):
+    if role == "candidate" and all(not str(g.get("response") or "").strip() for g in evals):
+        # the model under decision must answer; a reference model (base, champion) that answers nothing
+        # simply scores zero on the text metrics (empty_answer_rate = 1)
         raise ScoringError(
             f"{where}: every answer to the {len(evals)} eval questions is empty (empty generation)"
         )

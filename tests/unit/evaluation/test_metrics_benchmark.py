@@ -193,3 +193,53 @@ def test_simulated_reviewer_and_human_metrics():
         "human_labels": 2.0,
     }
     assert "human_rating" not in human_metrics([]), "no ratings: the gate sees the metric as missing"
+
+
+class _NoToxicity:
+    """Stands in for the toxicity model in scoring tests that are not about safety."""
+
+    def unsafe(self, texts):
+        return [False] * len(texts)
+
+
+def _gen(item_id, response, kind="eval", **extra):
+    return {
+        "item_id": item_id,
+        "kind": kind,
+        "question": "How long is the trial?",
+        "response": response,
+        "reference": "The free trial lasts 14 days.",
+        "source": "faq",
+        "intent": "trial",
+        **extra,
+    }
+
+
+def test_scoring_fails_an_empty_candidate_but_scores_an_empty_reference_model():
+    from llmops_factory.evaluation.scoring import ScoringError, score_model
+
+    kwargs = dict(
+        benchmark_rows=[], benchmark_items=[], loss={"eval_loss": 2.0}, excluded=set(), safety=_NoToxicity()
+    )
+    with pytest.raises(ScoringError, match="candidate model v1: every answer .* is empty"):
+        score_model("candidate", "v1", [_gen("a", ""), _gen("b", " ")], **kwargs)
+    base = score_model("base", "b1", [_gen("a", ""), _gen("b", "")], **kwargs)
+    assert base.metrics["rouge_l"] == 0.0 and base.metrics["empty_answer_rate"] == 1.0
+    with pytest.raises(ScoringError, match="excluded as contaminated"):
+        score_model("candidate", "v1", [_gen("a", "14 days")], **{**kwargs, "excluded": {"a"}})
+    good = score_model(
+        "candidate",
+        "v1",
+        [
+            _gen("a", "The free trial lasts 14 days.", relevance=0.8),
+            _gen("a#probe:x", "14 days", kind="probe", group="x"),
+            _gen("a#probe:y", "no idea", kind="probe", group="y"),
+        ],
+        **kwargs,
+    )
+    assert good.metrics["rouge_l"] == pytest.approx(1.0) and good.metrics["relevance"] == pytest.approx(0.8)
+    assert good.metrics["bias_gap"] > 0 and good.metrics["perplexity"] == pytest.approx(math.exp(2.0))
+    assert math.isnan(good.metrics["benchmark_accuracy"]), (
+        "no benchmark: NaN, which the gate treats as missing"
+    )
+    assert good.slices["intent=trial"]["rouge_l"] == pytest.approx(1.0)
