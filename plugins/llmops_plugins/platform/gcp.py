@@ -395,6 +395,16 @@ class GcpPlatform(Platform):
         )
         return [dict(row.items()) for row in job.result()]
 
+    def serving_machine(self) -> dict[str, Any]:
+        """What one deployed model's replicas run on (the cost of serving it): the serving settings."""
+        serving = self.settings.gcp.serving
+        return {
+            "machine_type": serving.machine_type,
+            "accelerator_type": serving.accelerator_type or "NONE",
+            "accelerator_count": serving.accelerator_count,
+            "replicas": serving.min_replica_count,
+        }
+
 
 def time_series_request(point: Mapping[str, Any]) -> dict[str, Any]:
     """The ``TimeSeries`` of one monitoring point (``metric``, ``value``, ``labels``, ``end_time``)."""

@@ -318,3 +318,7 @@ class LocalPlatform(Platform):
 
         with duck.session(self.settings.local.warehouse_path) as conn:
             return sql.run_duckdb(conn, name, params)
+
+    def serving_machine(self) -> dict[str, Any]:
+        """What one deployed model's replica runs on (the cost of serving it): this machine."""
+        return {"machine_type": self.settings.monitoring.local_machine_type}

@@ -39,16 +39,7 @@ def _roles(value: Any, platform) -> list:
 
     if not isinstance(value, Mapping) or "roles" not in value:
         raise TaskInputError(f"resolve_roles: expected {{'roles': [...]}}, got {type(value).__name__}")
-    serving = platform.settings.gcp.serving
-    if platform.target == "gcp":
-        machine = ServingMachine(
-            serving.machine_type,
-            serving.accelerator_type or "NONE",
-            serving.accelerator_count,
-            serving.min_replica_count,
-        )
-    else:
-        machine = ServingMachine(platform.settings.monitoring.local_machine_type)
+    machine = ServingMachine(**platform.serving_machine())
     return [Role(**{k: r.get(k) for k in ROLE_KEYS}, machine=machine) for r in value["roles"]]
 
 
