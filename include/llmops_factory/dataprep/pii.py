@@ -98,11 +98,16 @@ _PARTICLES = (
     "ter",
 )
 _PARTICLE = "(?:" + "|".join(_PARTICLES) + ")"
-_NAME = rf"(?P<name>{_WORD}(?:[ ](?:{_PARTICLE}[ ])?{_WORD}){{0,2}})"
+_INITIAL = rf"[{_UPPER}]\.?"  # a middle initial: "Ruth R Montez", "Jaroslava P. Sedláčková"
+_NAME = rf"(?P<name>{_WORD}(?:[ ](?:{_PARTICLE}[ ]|{_INITIAL}[ ])?{_WORD}){{0,2}})"
+_LOWER_NAME = rf"(?P<name>[{_LOWER}][{_LOWER}'’\-]+(?:[ ][{_LOWER}][{_LOWER}'’\-]+){{0,2}})"
 _TITLE = r"(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof|Sr|Sra|Herr|Frau|Mme|M)\.?[ ])?"
 _PERSON_PATTERNS: tuple[re.Pattern[str], ...] = (
     # "I'm Maria Lopez", "my name is Maria", "name's Jo"
     re.compile(rf"(?:\b[Ii]['’]m|\b[Ii] am|\b[Mm]y name is|\b[Nn]ame['’]s)[ ]+{_TITLE}{_NAME}"),
+    # "my name is lena andersson." — written in lower case, only after "my name is" and before a clear
+    # boundary (the words are checked against _NOT_LOWER_NAMES)
+    re.compile(rf"\b[Mm]y name is[ ]+{_LOWER_NAME}(?=[ ]*(?:[,.!?;:\n]|$|[ ](?:but|and|from|here)\b))"),
     # "this is Maria Lopez," / "this is Maria from billing" (only before a clear name boundary)
     re.compile(rf"\b[Tt]his is[ ]+{_TITLE}{_NAME}(?=[ ]*(?:[,.!;:\n]|$|[ ](?:here|from|speaking|again)\b))"),
     # "Written by Maria Lopez", "Last reviewed by Jonas"
@@ -125,6 +130,7 @@ _PERSON_PATTERNS: tuple[re.Pattern[str], ...] = (
 # Lower-case words one of which must occur for the pattern at the same index to match.
 _PERSON_TRIGGERS: tuple[tuple[str, ...], ...] = (
     ("i'm", "i’m", "i am", "my name", "name's", "name’s"),
+    ("my name",),
     ("this is",),
     (" by ",),
     ("hi", "hello", "hey", "dear", "good "),
@@ -145,6 +151,13 @@ _NOT_NAMES = frozenset(
     Dear Mom Dad Mother Father Sister Brother Grandma Grandpa Neighbor Neighbour Reader Readers Students
     Teacher Professor Doctor Officer Director President Editor Landlord Tenant Host Guest Human Model Language
     Large An AI Here Now Today Tonight Excited Interested Writing Applying Reaching Sure Delighted Honored
+    """.split()
+)
+# Lower-case words after "my name is" that are not a name ("my name is on the account", "is wrong").
+_NOT_LOWER_NAMES = frozenset(
+    """
+    a an the on in at of not no also still just now already listed spelled spelt written missing wrong
+    correct right different changed there here unknown blank empty same below above attached mine yours
     """.split()
 )
 # The assistant's own identity is not PII: "I am Vicuna", "my name is ChatGPT" (settings can add more).
@@ -373,6 +386,10 @@ class PiiRedactor:
                 if index == last and m.start("name") < tail_start:
                     continue  # a sign-off is at the end of a message, not in the middle of a list
                 words = m.group("name").split(" ")
+                if words[0][:1].islower() and any(w in _NOT_LOWER_NAMES for w in words):
+                    continue  # "my name is on the account": not a name
+                if words[-1].endswith(("'s", "’s")):
+                    words[-1] = words[-1][:-2]  # "I'm Amanda's daughter": the name is "Amanda"
                 # Drop trailing/leading words that are known non-names ("I'm Maria Again" -> "Maria").
                 while words and words[-1].strip("'’-") in _NOT_NAMES:
                     words.pop()
