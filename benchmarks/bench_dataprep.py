@@ -270,6 +270,9 @@ BEFORE = {
         "person_name": (1.0, 0.0417),
     },
     "element_docs_per_s_per_core": 789,
+    # the previous step of this design (toxicity model per record, every text deciding), same scoring
+    "person_claimed_scope": (1.0, 0.7808),  # token P / R on the names in greeting/sign-off position
+    "real_instructions_flagged": 1,
 }
 
 
@@ -286,17 +289,30 @@ def real_data() -> dict:
     sentences = realdata.load_pii_sentences()
     pii = realdata.score_pii(redactor.find, sentences)
     pii_ms = 1000 * (time.process_time() - start) / len(sentences)
+    person_scope = realdata.score_person_claimed_scope(redactor.find, sentences)
     clf = ToxicityClassifier()
     rows = realdata.load_offensive()
     scores = clf.scores([t for t, _ in rows])
     toxicity = realdata.score_toxicity(scores, [c for _, c in rows], clf.threshold)
     sweep = [realdata.score_toxicity(scores, [c for _, c in rows], t) for t in (0.5, 0.7, 0.8, 0.9, 0.95)]
+    # the 252 human-written instructions (one example per instance): the toxicity rule as the pipeline
+    # applies it (every text but the instruction's input material decides), and every text deciding
+    from llmops_beam.quality import toxicity_indices
+
     texts = []
     for record in realdata.instruction_records():
         for inst in record["instances"]:
-            texts.append([record["instruction"], inst["input"], inst["output"]])
-    flagged = sum(max(clf.scores(t)) >= clf.threshold for t in texts)
+            texts.append(
+                [("instruction", record["instruction"]), ("input", inst["input"]), ("output", inst["output"])]
+            )
+    flagged_by_scope = {}
+    for scope in ("except_input", "all"):
+        flagged_by_scope[scope] = sum(
+            max(clf.scores([t[i][1] for i in toxicity_indices(t, scope)])) >= clf.threshold for t in texts
+        )
+    flagged = flagged_by_scope["except_input"]
     toxicity["real_instructions_flagged"] = flagged
+    toxicity["real_instructions_flagged_all_texts"] = flagged_by_scope["all"]
     toxicity["real_instructions_fpr"] = round(flagged / len(texts), 4)
     print("\nPII on pii-presidio-synth-v2.json (token precision / recall; before -> after)")
     print(
@@ -308,6 +324,12 @@ def real_data() -> dict:
             f"{kind:<13}{row['label']:<15}{row['gold_spans']:>6}  {bp:>9.4f}{row['token_precision'] or 0:>9.4f}"
             f"  {br:>9.4f}{row['token_recall'] or 0:>9.4f}"
         )
+    bp, br = BEFORE["person_claimed_scope"]
+    print(
+        f"{'person_name':<13}{'(claimed)':<15}{person_scope['gold_spans_in_scope']:>6}  {bp:>9.4f}"
+        f"{person_scope['token_precision'] or 0:>9.4f}  {br:>9.4f}{person_scope['token_recall'] or 0:>9.4f}"
+        "   <- names in greeting / introduction / authorship / sign-off position"
+    )
     print(f"PII recognisers: {pii_ms:.3f} ms CPU per sentence")
     print("\nToxicity (alt-profanity-check; Davidson figures are in-sample for this model)")
     for row in sweep:
@@ -315,9 +337,14 @@ def real_data() -> dict:
             f"  threshold {row['threshold']:.2f}: precision {row['precision']}, recall {row['recall']} "
             f"(hate speech {row['recall_hate_speech']}), FPR on 'neither' {row['false_positive_rate_neither']}"
         )
-    print(f"  real instructions flagged at {clf.threshold}: {flagged} of {len(texts)}")
+    print(
+        f"  real instructions flagged at {clf.threshold}: {flagged} of {len(texts)} (before: "
+        f"{BEFORE['real_instructions_flagged']}; {flagged_by_scope['all']} if every text decided, "
+        "the instruction's input material included)"
+    )
     return {
         "pii": pii,
+        "pii_person_claimed_scope": person_scope,
         "pii_ms_per_sentence": round(pii_ms, 3),
         "toxicity": toxicity,
         "toxicity_sweep": sweep,

@@ -113,21 +113,26 @@ class LanguageIdentifier:
     @staticmethod
     def long_enough(text: str) -> bool:
         """Whether a (prose) text is long enough for a reliable identification (short texts mislead)."""
-        if len(_CJK.findall(text)) >= LANGUAGE_MIN_CJK_CHARS:
+        if _CJK.search(text) and len(_CJK.findall(text)) >= LANGUAGE_MIN_CJK_CHARS:
             return True
-        words = _WORDS.findall(text)
-        return len(words) >= LANGUAGE_MIN_WORDS and sum(len(w) for w in words) >= LANGUAGE_MIN_LETTERS
+        words = letters = 0
+        for m in _WORDS.finditer(text):  # stops as soon as both minimums are reached
+            words += 1
+            letters += m.end() - m.start()
+            if words >= LANGUAGE_MIN_WORDS and letters >= LANGUAGE_MIN_LETTERS:
+                return True
+        return False
 
     @staticmethod
     def english_share(words: list[str]) -> float:
-        return sum(1 for w in words if w in _ENGLISH) / len(words) if words else 0.0
+        return sum(map(_ENGLISH.__contains__, words)) / len(words) if words else 0.0
 
     def identify(self, text: str) -> tuple[str, float] | None:
         """Language of a prose text (see ``prose``); None when it is too short to tell."""
         if not self.long_enough(text):
             return None
-        cjk = len(_CJK.findall(text))
-        words = [w.lower().replace("’", "'") for w in _WORDS.findall(text)]
+        cjk = _CJK.search(text) is not None
+        words = _WORDS.findall(text.lower().replace("’", "'"))
         if not cjk and len(words) >= 6 and self.english_share(words) >= 0.2:
             return "en", 1.0
         lang, prob = self._langid.classify(text[:4000])
