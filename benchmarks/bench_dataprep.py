@@ -176,7 +176,10 @@ def end_to_end(root: Path, workers: int, mode: str, timeout: int, max_rss_gib: f
         "--direct_running_mode",
         mode,
     ]
+    import resource
+
     peak = 0
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
@@ -198,6 +201,10 @@ def end_to_end(root: Path, workers: int, mode: str, timeout: int, max_rss_gib: f
             )
         time.sleep(0.25)
     wall = time.perf_counter() - start
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the pipeline process (DirectRunner in_memory runs in it): unlike wall time, this
+    # hardly changes when other work shares the machine
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     reader.join(timeout=5)
     if proc.returncode != 0:
         raise RuntimeError(f"pipeline failed (exit {proc.returncode}):\n{''.join(output[-40:])}")
@@ -211,6 +218,8 @@ def end_to_end(root: Path, workers: int, mode: str, timeout: int, max_rss_gib: f
         "records_in": totals["records_in"],
         "examples_out": totals["examples_out"],
         "records_per_s": round(totals["records_in"] / wall, 1),
+        "cpu_s": round(cpu, 2),
+        "records_per_cpu_s": round(totals["records_in"] / cpu, 1) if cpu else None,
         "peak_rss_mib": round(peak / 2**20),
         "workers": workers,
         "mode": mode,
