@@ -176,8 +176,17 @@ class DataPrepSettings(BaseModel):
         description="Offensive-language probability (llmops_factory.safety) at or above which a text is "
         "unsafe: a record is filtered, a model answer counts as unsafe.",
     )
+    toxicity_scope: Literal["except_input", "all"] = Field(
+        default="except_input",
+        description="Which texts of a record decide the toxicity filter: 'except_input' (every text but the "
+        "material an instruction hands to its task, e.g. a tweet to classify or an insult to rewrite) or "
+        "'all' (every text).",
+    )
     languages: list[str] = Field(
-        default_factory=lambda: ["en"], description="ISO 639-1 codes of the languages data preparation keeps."
+        default_factory=lambda: ["en"],
+        min_length=1,
+        description="ISO 639-1 codes of the languages data preparation keeps (the pipeline's --languages "
+        "default).",
     )
     field_mappings: dict[str, dict[str, str]] = Field(
         default_factory=dict,
