@@ -344,7 +344,16 @@ class GcpPlatform(Platform):
         credentials.refresh(Request())
         return credentials.token
 
-    # -- monitoring: metric writes and alert sink ------------------------------------------------
+    # -- monitoring: serving price key, metric writes and alert sink ------------------------------
+    def serving_machine(self) -> Any:
+        """What one deployed model's replicas cost: machine, accelerator and minimum replicas of
+        ``gcp.serving`` (the deployment's spec), priced by ``prices``."""
+        from llmops_factory.monitoring.cost import ServingMachine
+
+        serving = self.settings.gcp.serving
+        return ServingMachine(serving.machine_type, serving.accelerator_type or "NONE",
+                              serving.accelerator_count, serving.min_replica_count)
+
     def write_metric_points(self, points: list[Mapping[str, Any]]) -> int:
         """Cloud Monitoring custom metrics: one ``create_time_series`` call (in chunks of 200, the API's
         limit) with a GAUGE point per metric, model version and day. Metric types and label keys are

@@ -29,26 +29,22 @@ ROLE_KEYS = ("deployed_model_id", "role", "model_version", "prompt", "traffic_pe
 
 
 def _interval(context) -> tuple[_dt.datetime, _dt.datetime, str]:
+    """The monitored day ``[start, end)`` and its date. Airflow 3's ``@daily`` (a cron trigger) gives a
+    run an empty data interval at its logical date ``D``: the run then monitors the day before it,
+    ``[D - 1 day, D)``, which is complete when the run starts. A timetable with real intervals
+    (``create_cron_data_intervals``) is used as it is."""
     start, end = context["data_interval_start"], context["data_interval_end"]
+    if start >= end:
+        start = end - _dt.timedelta(days=1)
     return start, end, start.strftime("%Y-%m-%d")
 
 
 def _roles(value: Any, platform) -> list:
-    from llmops_factory.monitoring.cost import ServingMachine
     from llmops_factory.monitoring.daily import Role
 
     if not isinstance(value, Mapping) or "roles" not in value:
         raise TaskInputError(f"resolve_roles: expected {{'roles': [...]}}, got {type(value).__name__}")
-    serving = platform.settings.gcp.serving
-    if platform.target == "gcp":
-        machine = ServingMachine(
-            serving.machine_type,
-            serving.accelerator_type or "NONE",
-            serving.accelerator_count,
-            serving.min_replica_count,
-        )
-    else:
-        machine = ServingMachine(platform.settings.monitoring.local_machine_type)
+    machine = platform.serving_machine()
     return [Role(**{k: r.get(k) for k in ROLE_KEYS}, machine=machine) for r in value["roles"]]
 
 
