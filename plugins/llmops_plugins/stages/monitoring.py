@@ -316,6 +316,21 @@ class RetireFallback(Step):
         return retire_fallbacks(platform, context)
 
 
+EVENT_COLUMNS = (
+    "event_time",
+    "action",
+    "model_version",
+    "prompt_version",
+    "traffic_split",
+    "reason",
+    "run_id",
+)
+
+
+def _aware(value: _dt.datetime) -> _dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
+
+
 class WriteReport(Step):
     """The day's HTML report with plots, stored under ``reports/monitoring/<ds>/report.html``."""
 
@@ -340,7 +355,15 @@ class WriteReport(Step):
         history = platform.warehouse().rows(
             "monitoring_metrics", ["metric_date", "model_version", "metric", "value"]
         )
-        html = render_html(day, self.metrics, self.drift, self.decision, self.alerts, self.action, history)
+        since = end - _dt.timedelta(days=platform.settings.monitoring.ab_window_days)
+        events = [
+            ev
+            for ev in platform.warehouse().rows("deployment_events", list(EVENT_COLUMNS))
+            if _aware(ev["event_time"]) >= since
+        ]
+        html = render_html(
+            day, self.metrics, self.drift, self.decision, self.alerts, self.action, history, events
+        )
         relative = f"reports/monitoring/{day}/report.html"
         target = platform.storage_root() / relative
         target.parent.mkdir(parents=True, exist_ok=True)
