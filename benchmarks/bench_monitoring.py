@@ -212,6 +212,11 @@ def bench_drift(days: int) -> None:
                 )
                 seconds.append(time.perf_counter() - t1)
                 results[share].append(r)
+                print(
+                    f"  {day} off-domain {share:.0%}: AUC {r.auc:.3f}, MMD p {r.mmd_p_value:.3g} -> "
+                    f"drifted={r.drifted}",
+                    flush=True,
+                )
         total = time.perf_counter() - t0
     for share, rs in results.items():
         hits = sum(r.drifted for r in rs)
