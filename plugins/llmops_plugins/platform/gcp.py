@@ -344,7 +344,16 @@ class GcpPlatform(Platform):
         credentials.refresh(Request())
         return credentials.token
 
-    # -- monitoring: metric writes and alert sink ------------------------------------------------
+    # -- monitoring: serving price key, metric writes and alert sink ------------------------------
+    def serving_machine(self) -> Any:
+        """What one deployed model's replicas cost: machine, accelerator and minimum replicas of
+        ``gcp.serving`` (the deployment's spec), priced by ``prices``."""
+        from llmops_factory.monitoring.cost import ServingMachine
+
+        serving = self.settings.gcp.serving
+        return ServingMachine(serving.machine_type, serving.accelerator_type or "NONE",
+                              serving.accelerator_count, serving.min_replica_count)
+
     def write_metric_points(self, points: list[Mapping[str, Any]]) -> int:
         """Cloud Monitoring custom metrics: one ``create_time_series`` call (in chunks of 200, the API's
         limit) with a GAUGE point per metric, model version and day. Metric types and label keys are
@@ -394,16 +403,6 @@ class GcpPlatform(Platform):
             project_id=warehouse.project, location=warehouse.location,
         )
         return [dict(row.items()) for row in job.result()]
-
-    def serving_machine(self) -> dict[str, Any]:
-        """What one deployed model's replicas run on (the cost of serving it): the serving settings."""
-        serving = self.settings.gcp.serving
-        return {
-            "machine_type": serving.machine_type,
-            "accelerator_type": serving.accelerator_type or "NONE",
-            "accelerator_count": serving.accelerator_count,
-            "replicas": serving.min_replica_count,
-        }
 
 
 def time_series_request(point: Mapping[str, Any]) -> dict[str, Any]:

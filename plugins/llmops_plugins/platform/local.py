@@ -255,7 +255,13 @@ class LocalPlatform(Platform):
         response.raise_for_status()
         return response.json()["access_token"]
 
-    # -- monitoring: alert sink ------------------------------------------------------------------
+    # -- monitoring: serving price key and alert sink --------------------------------------------
+    def serving_machine(self) -> Any:
+        """The price key of one local serving replica (``monitoring.local_machine_type``)."""
+        from llmops_factory.monitoring.cost import ServingMachine
+
+        return ServingMachine(self.settings.monitoring.local_machine_type)
+
     def publish_alerts(self, rows: list[Mapping[str, Any]]) -> int:
         """The local alert sink: the ``alerts`` table (replaced by id), one e-mail-style message per alert
         in ``.llmops/outbox/alerts/`` (a re-run rewrites its own files), a log line each, and a JSON POST
@@ -318,7 +324,3 @@ class LocalPlatform(Platform):
 
         with duck.session(self.settings.local.warehouse_path) as conn:
             return sql.run_duckdb(conn, name, params)
-
-    def serving_machine(self) -> dict[str, Any]:
-        """What one deployed model's replica runs on (the cost of serving it): this machine."""
-        return {"machine_type": self.settings.monitoring.local_machine_type}
