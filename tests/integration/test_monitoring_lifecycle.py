@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,13 @@ import pytest
 
 from tests.integration.test_local_lifecycle import _env, _setup_home, _warehouse, dag_test
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # Three tiny models, two serving containers and two monitoring runs: longer than CI's budget allows on
+    # 2 cores today, so it runs on request (LLMOPS_E2E_MONITORING=1), not in `make test`.
+    pytest.mark.skipif(not os.environ.get("LLMOPS_E2E_MONITORING"),
+                       reason="long end-to-end monitoring story; set LLMOPS_E2E_MONITORING=1 to run it"),
+]
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = "2026-01-01"
