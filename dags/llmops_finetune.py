@@ -69,27 +69,52 @@ from llmops_plugins.steps import CancelTrainingJobs, RegisterModelVersion, RunTr
         ),
         "window_days": Param(3, type="integer", minimum=1, maximum=365, title="Dataset window (days)"),
         "base_model": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             title="Base model",
             description="HF causal LM: a gs:// or local folder, or a path under the storage root. "
             "Empty: the `training.base_model` setting (locally, the project-built tiny Llama).",
         ),
-        "lora_r": Param([8], type="array", items={"type": "integer", "minimum": 1, "maximum": 256},
-                        title="LoRA rank(s)", description="Sweep grid axis: one trial per value x learning rate."),
-        "learning_rate": Param([0.002], type="array", items={"type": "number", "exclusiveMinimum": 0},
-                               title="Learning rate(s)", description="Sweep grid axis."),
+        "lora_r": Param(
+            [8],
+            type="array",
+            items={"type": "integer", "minimum": 1, "maximum": 256},
+            title="LoRA rank(s)",
+            description="Sweep grid axis: one trial per value x learning rate.",
+        ),
+        "learning_rate": Param(
+            [0.002],
+            type="array",
+            items={"type": "number", "exclusiveMinimum": 0},
+            title="Learning rate(s)",
+            description="Sweep grid axis.",
+        ),
         "lora_alpha": Param(16, type="integer", minimum=1, title="LoRA alpha"),
         "lora_dropout": Param(0.05, type="number", minimum=0, maximum=0.5, title="LoRA dropout"),
-        "target_modules": Param(["q_proj", "v_proj"], type="array", items={"type": "string"},
-                                title="LoRA target modules"),
+        "target_modules": Param(
+            ["q_proj", "v_proj"], type="array", items={"type": "string"}, title="LoRA target modules"
+        ),
         "epochs": Param(2, type="number", exclusiveMinimum=0, maximum=50, title="Epochs"),
-        "machine_type": Param("", type="string", title="Machine type (gcp)",
-                              description="Empty: the `gcp.training.machine_type` setting (a2-highgpu-1g)."),
-        "accelerator_type": Param("", type="string", title="Accelerator type (gcp)",
-                                  description="Empty: the setting (NVIDIA_TESLA_A100)."),
-        "accelerator_count": Param(0, type="integer", minimum=0, maximum=16, title="Accelerators (gcp)",
-                                   description="0: the setting."),
+        "machine_type": Param(
+            None,
+            type=["null", "string"],
+            title="Machine type (gcp)",
+            description="Empty: the `gcp.training.machine_type` setting (a2-highgpu-1g).",
+        ),
+        "accelerator_type": Param(
+            None,
+            type=["null", "string"],
+            title="Accelerator type (gcp)",
+            description="Empty: the setting (NVIDIA_TESLA_A100).",
+        ),
+        "accelerator_count": Param(
+            0,
+            type="integer",
+            minimum=0,
+            maximum=16,
+            title="Accelerators (gcp)",
+            description="0: the setting.",
+        ),
     },
 )
 def llmops_finetune():
@@ -120,8 +145,11 @@ def llmops_finetune():
     trials = plan_training(resolve_prompt(), assemble_snapshot(), prepare_base_model())
 
     trained = RunTrainingJob.partial(task_id="train_model", max_active_tis_per_dagrun=2).expand_kwargs(trials)
+    # A teardown without setups: it runs once everything upstream is done, whatever the states (an
+    # early failure leaves it nothing to cancel, but it must not end upstream_failed either); as a
+    # teardown its own failure does not decide the run's state.
     cleanup = CancelTrainingJobs(task_id="cleanup_training_jobs")
-    trained >> cleanup.as_teardown(setups=trials.operator)
+    trained >> cleanup.as_teardown()
 
     @task
     def select_best(results: list[dict]) -> dict:

@@ -77,9 +77,17 @@ def merge_note(existing: str | None, line: str) -> str:
 
 
 def _api_base_url() -> str:
+    """The REST API's URL as configured: ``[api] base_url``, else the host of the execution API URL
+    task processes already call back to, else ``localhost`` on ``[api] port``."""
     from airflow.configuration import conf
 
-    base = conf.get("api", "base_url", fallback="") or "http://localhost:8080"
+    base = conf.get("api", "base_url", fallback="") or ""
+    if not base:
+        execution = conf.get("core", "execution_api_server_url", fallback="") or ""
+        if "/execution" in execution:
+            base = execution.split("/execution", 1)[0]
+    if not base:
+        base = f"http://localhost:{conf.get('api', 'port', fallback='8080')}"
     return base.rstrip("/")
 
 
