@@ -16,7 +16,8 @@
    (A100 by default, deferrable) on gcp, the same entrypoint as a process locally. Checkpoints go to
    `models/<model_version>/checkpoints/`; a retried task resumes from the newest one.
 6. `cleanup_training_jobs` — teardown: cancels any training job of this run still running (a Vertex
-   AI training pipeline labelled with the run, or a local trainer process), whatever happened upstream.
+   AI training pipeline labelled with the run, or a local trainer process), whatever happened upstream
+   (it also runs, with nothing to cancel, when an early task failed).
 7. `select_best` — the trial with the lowest held-out loss becomes the candidate; all stay tracked
    (MLflow locally, Vertex AI Experiments on gcp) for comparison.
 8. `register_candidate` — registers it as a new version of the use case's model with alias
@@ -25,6 +26,9 @@
 9. `publish_candidate` — emits the `llmops_candidate_model` asset event (evaluation starts from it).
 
 **Failures and what to do.**
+- `resolve_prompt` failed with `PromptNotFoundError`: the prompt version is not published. `make
+  airflow` publishes the repository's prompts when it starts; elsewhere run `python -m
+  llmops_factory.prompts publish` (idempotent), then clear the task.
 - `assemble_snapshot` *empty or missing partitions*: the message names the dates; run (or backfill)
   `llmops_data_prep` for them, or shorten `window_days`.
 - `prepare_base_model` *not a causal LM / does not exist*: fix the `base_model` param or setting.

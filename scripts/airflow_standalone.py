@@ -51,6 +51,12 @@ def airflow_env(environ: Mapping[str, str], port: int | str | None = None) -> di
     if not execution or (explicit_port and explicit_port != port):
         execution = f"{base}/execution/"
     env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = execution
+    # The SQLite metadata DB is written by the scheduler and the API server at once: wait for its lock
+    # (30 s) instead of failing an API request after sqlite's default 5 s.
+    if "AIRFLOW_HOME" in env and not env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = (
+            f"sqlite:///{Path(env['AIRFLOW_HOME']) / 'airflow.db'}?timeout=30"
+        )
     # standalone starts its components as `airflow <command>` from PATH: put this venv's bin first
     env["PATH"] = os.pathsep.join([str(venv_bin()), env.get("PATH", "")])
     return env

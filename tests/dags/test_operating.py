@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 
@@ -156,3 +157,22 @@ def test_interrupting_make_airflow_stops_airflow(tmp_path):
                 os.killpg(pgid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_run_note_is_retried_when_the_api_is_busy(monkeypatch):
+    import httpx
+
+    from llmops_plugins import prompt_params
+
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        return httpx.Response(500 if len(calls) == 1 else 200, json={})
+
+    monkeypatch.setattr(prompt_params, "_api_token", lambda client, base_url: "token")
+    monkeypatch.setattr(prompt_params.time, "sleep", lambda s: None)
+    run = types.SimpleNamespace(dag_id="d", run_id="r", note=None)
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        assert prompt_params.write_run_note({"dag_run": run}, "Prompt x: x@1.0.0", client=client) is True
+    assert calls == ["PATCH", "PATCH"]
