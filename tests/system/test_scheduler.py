@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -150,17 +151,18 @@ def test_backfill_equals_single_runs(cluster, single_runs, figures):
     )
     assert resp.status_code == 200 and resp.json()["total_entries"] == 7, resp.text
 
-    resp = cluster.request(
-        "POST",
-        "/api/v2/backfills",
-        json={
-            "dag_id": DATA_PREP,
-            "from_date": f"{ALL_DAYS[0]}T00:00:00Z",
-            "to_date": f"{ALL_DAYS[-1]}T00:00:00Z",
-            "reprocess_behavior": "completed",
-            "max_active_runs": 3,
-        },
-    )
+    body = {
+        "dag_id": DATA_PREP,
+        "from_date": f"{ALL_DAYS[0]}T00:00:00Z",
+        "to_date": f"{ALL_DAYS[-1]}T00:00:00Z",
+        "reprocess_behavior": "completed",
+        "max_active_runs": 3,
+    }
+    for _ in range(10):  # on the SQLite metadata DB the API answers 503 while the scheduler writes: retry
+        resp = cluster.request("POST", "/api/v2/backfills", json=body)
+        if resp.status_code != 503:
+            break
+        time.sleep(3)
     assert resp.status_code == 200, resp.text
     backfill = resp.json()
     assert backfill["reprocess_behavior"] == "completed", backfill
