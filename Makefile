@@ -25,7 +25,6 @@ export AIRFLOW__API__BASE_URL ?= http://localhost:$(AIRFLOW__API__PORT)
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL ?= $(AIRFLOW__API__BASE_URL)/execution/
 MLFLOW_PORT ?= 5000
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= INFO
-export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins:$(CURDIR)/beam_jobs:$(CURDIR)/trainer
 export PYTHONDONTWRITEBYTECODE := 1
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
@@ -38,7 +37,7 @@ help: ## List the targets
 
 venv: $(STAMP) ## Create or refresh .venv from the pinned lock
 
-$(STAMP): $(LOCK)
+$(STAMP): $(LOCK) pyproject.toml
 	@scripts/setup_venv.sh "$(PYTHON)" "$(VENV)" "$(LOCK)"
 
 init: venv ## Initialise the local platform home (.llmops/)
@@ -47,7 +46,7 @@ init: venv ## Initialise the local platform home (.llmops/)
 demo: init ## Run the whole lifecycle on the local target
 	@$(PY) scripts/demo.py
 
-test: init ## Run the whole test suite (what CI runs)
+test: init lint ## Lint, then run the whole test suite (what CI runs)
 	@$(PY) -m pytest
 
 test-fast: init ## Unit and DAG tests only (no end-to-end runs)
@@ -67,8 +66,9 @@ mlflow: init ## Open the MLflow UI (runs, metrics, model registry) on the local 
 bundle: venv ## Build the Cloud Composer upload bundle in build/composer/
 	@$(PY) -m llmops_factory.bundle build --out build/composer
 
-lint: venv ## Ruff (with Airflow's AIR rules) and the prompt validator
+lint: venv ## Ruff lint (with Airflow's AIR rules) and format check, and the prompt validator
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
 	@$(PY) -m llmops_factory.prompts validate
 
 bench: init ## Run every benchmark (prints figures)

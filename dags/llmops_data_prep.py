@@ -50,7 +50,7 @@ from airflow.sdk import Param, dag, task
 from llmops_plugins.assets import INSTRUCTION_DATASET
 from llmops_plugins.defaults import DEFAULT_ARGS, START_DATE, tags
 from llmops_plugins.prompt_params import prompt_param
-from llmops_plugins.steps import LoadWarehousePartition, RunBeamPipeline, WaitForRawPartition
+from llmops_plugins.stages.data import LoadWarehousePartition, RunBeamPipeline, WaitForRawPartition
 
 DATASET = "datasets/daily-{{ ds }}"
 
@@ -65,10 +65,7 @@ DATASET = "datasets/daily-{{ ds }}"
     doc_md=__doc__,
     render_template_as_native_obj=True,
     params={
-        "prompt": prompt_param(
-            "support_assistant@1.0.0",
-            title="Serving prompt used to format the examples",
-        ),
+        "prompt": prompt_param(title="Serving prompt used to format the examples"),
         "eval_fraction": Param(
             0.1,
             type="number",
@@ -120,7 +117,7 @@ def llmops_data_prep():
 
     @task
     def validate_dataset(ds: str | None = None) -> dict:
-        from llmops_plugins.tasks import validate_daily_dataset
+        from llmops_plugins.stages.data import validate_daily_dataset
 
         return validate_daily_dataset(ds)
 

@@ -50,7 +50,7 @@ from airflow.sdk import Param, dag, task
 from llmops_plugins.assets import CANDIDATE_MODEL, INSTRUCTION_DATASET
 from llmops_plugins.defaults import DEFAULT_ARGS, START_DATE, tags
 from llmops_plugins.prompt_params import prompt_param
-from llmops_plugins.steps import CancelTrainingJobs, RegisterModelVersion, RunTrainingJob
+from llmops_plugins.stages.training import CancelTrainingJobs, RegisterModelVersion, RunTrainingJob
 
 
 @dag(
@@ -63,7 +63,7 @@ from llmops_plugins.steps import CancelTrainingJobs, RegisterModelVersion, RunTr
     doc_md=__doc__,
     render_template_as_native_obj=True,
     params={
-        "prompt": prompt_param("support_assistant@1.0.0", title="Prompt the model is trained with"),
+        "prompt": prompt_param(title="Prompt the model is trained with"),
         "window_end": Param(
             None,
             type=["null", "string"],
@@ -129,22 +129,43 @@ def llmops_finetune():
         return resolve_prompt_for_run(params["prompt"], context)
 
     @task
-    def assemble_snapshot(params: dict | None = None, **context) -> dict:
-        from llmops_plugins.tasks import assemble_snapshot
+    def assemble_snapshot(
+        params: dict | None = None, triggering_asset_events=None, logical_date=None, dag_run=None
+    ) -> dict:
+        from llmops_plugins.stages.training import assemble_snapshot, window_end
 
-        return assemble_snapshot(params, context)
+        end = window_end(
+            params["window_end"], triggering_asset_events, logical_date, getattr(dag_run, "run_after", None)
+        )
+        return assemble_snapshot(end, params["window_days"])
 
     @task
     def prepare_base_model(params: dict | None = None) -> str:
-        from llmops_plugins.tasks import prepare_base_model
+        from llmops_plugins.stages.training import prepare_base_model
 
         return prepare_base_model(params["base_model"])
 
     @task
-    def plan_training(prompt: dict, snapshot: dict, base_model: str, params: dict | None = None, **context):
-        from llmops_plugins.tasks import plan_training
+    def plan_training(
+        prompt: dict, snapshot: dict, base_model: str, params: dict | None = None, run_id: str | None = None
+    ) -> list[dict]:
+        from llmops_plugins.stages.training import plan_training
 
-        return plan_training(prompt, snapshot, base_model, params, context)
+        return plan_training(
+            prompt,
+            snapshot,
+            base_model,
+            run_id,
+            lora_r=params["lora_r"],
+            learning_rate=params["learning_rate"],
+            lora_alpha=params["lora_alpha"],
+            lora_dropout=params["lora_dropout"],
+            target_modules=params["target_modules"],
+            epochs=params["epochs"],
+            machine_type=params["machine_type"],
+            accelerator_type=params["accelerator_type"],
+            accelerator_count=params["accelerator_count"],
+        )
 
     trials = plan_training(resolve_prompt(), assemble_snapshot(), prepare_base_model())
 
@@ -157,25 +178,20 @@ def llmops_finetune():
 
     @task
     def select_best(results: list[dict]) -> dict:
-        from llmops_plugins.tasks import select_best
+        from llmops_plugins.stages.training import select_best
 
         return select_best(list(results))
 
     best = select_best(trained.output)
 
-    register = RegisterModelVersion(
-        task_id="register_candidate",
-        run_info=best,
-        model_version="{{ ti.xcom_pull(task_ids='select_best')['model_version'] }}",
-    )
+    register = RegisterModelVersion(task_id="register_candidate", trained=best)
 
     @task(outlets=[CANDIDATE_MODEL])
-    def publish_candidate(registered: dict, best: dict, *, outlet_events=None) -> dict:
-        extra = {**registered, "metrics": best.get("metrics", {}), "hparams": best.get("hparams", {})}
-        outlet_events[CANDIDATE_MODEL].extra = extra
-        return extra
+    def publish_candidate(candidate: dict, *, outlet_events=None) -> dict:
+        outlet_events[CANDIDATE_MODEL].extra = candidate
+        return candidate
 
-    publish_candidate(register.output, best)
+    best >> publish_candidate(register.output)
 
 
 llmops_finetune()

@@ -43,9 +43,10 @@ from llmops_beam.sinks import (
     filtered_row,
 )
 from llmops_beam.split import AssignSplit
+from llmops_factory.prompts.refs import DEFAULT_PROMPT_REF
 
 LOG = logging.getLogger(__name__)
-DEFAULT_PROMPT = "support_assistant@1.0.0"
+DEFAULT_PROMPT = DEFAULT_PROMPT_REF
 DEFAULT_INSTRUCTION_PROMPT = "support_instruction@1.0.0"
 
 

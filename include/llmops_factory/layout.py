@@ -8,6 +8,7 @@ paths without a leading slash; join them onto a root with ``join``.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import re
 
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=@+-]*$")
@@ -108,3 +109,8 @@ def report(*parts: str) -> str:
 def join(root: str, relative: str) -> str:
     """Join a root URI or folder (``gs://bucket``, ``file:///x``, ``/x``) and a layout path."""
     return root.rstrip("/") + "/" + relative.lstrip("/")
+
+
+def run_id_hash(run_id: str) -> str:
+    """A short, stable, label-safe digest of a DAG run id (model versions, job labels, job ids)."""
+    return hashlib.sha1(str(run_id).encode()).hexdigest()[:12]

@@ -26,9 +26,7 @@ def _airflow_version() -> str:
 
 def init_home(migrate_airflow: bool = True, echo=click.echo) -> dict[str, str]:
     settings = get_settings()
-    if settings.target != "local":
-        raise click.ClickException("the local platform home is only used with LLMOPS_TARGET=local")
-    local = settings.local
+    local = settings.local  # the local target's home; nothing here touches a cloud target
     for folder in (local.home, local.storage_root, local.mlflow_dir / "artifacts", local.home / "outbox",
                    local.airflow_home):
         folder.mkdir(parents=True, exist_ok=True)
@@ -53,7 +51,7 @@ def init_home(migrate_airflow: bool = True, echo=click.echo) -> dict[str, str]:
             echo(f"airflow metadata database ready ({time.monotonic() - started:.1f} s)")
     summary = {
         "home": str(local.home),
-        "storage_root": settings.storage_root,
+        "storage_root": local.storage_root.as_uri(),
         "warehouse": str(local.warehouse_path),
         "warehouse_tables": str(len(tables)),
         "mlflow": local.mlflow_tracking_uri,

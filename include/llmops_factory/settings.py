@@ -27,13 +27,15 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from llmops_factory.errors import DeterministicError
+
 Target = Literal["local", "gcp"]
 TARGETS: tuple[str, ...] = ("local", "gcp")
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-class SettingsError(RuntimeError):
+class SettingsError(DeterministicError, RuntimeError):
     """A setting is missing or invalid; the message names it and how to set it."""
 
 
@@ -77,10 +79,6 @@ class LocalSettings(BaseModel):
     @property
     def mlflow_tracking_uri(self) -> str:
         return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
-
-    @property
-    def mlflow_artifact_root(self) -> str:
-        return (self.mlflow_dir / "artifacts").as_uri()
 
 
 class DataflowSettings(BaseModel):
@@ -159,7 +157,7 @@ class Settings(BaseSettings):
     target: Target = Field(default="local", description="Where the DAGs run: local or gcp.")
     environment: str = Field(default="dev", description="Environment name, used in labels and names.")
     use_case: str = Field(default="support-assistant", description="Registry model name (one per use case).")
-    owner: str = Field(default="llmops", description="Owner shown on every DAG.")
+
     alert_email: str | None = Field(default=None, description="Where failure notifications go.")
     local: LocalSettings = Field(default_factory=LocalSettings)
     gcp: GcpSettings = Field(default_factory=GcpSettings)

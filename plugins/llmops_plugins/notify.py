@@ -1,16 +1,14 @@
 """Failure notifier shared by every DAG (``default_args["on_failure_callback"]``).
 
-It writes one e-mail-style message per failed task: to the task log and, on the local target, to the
-outbox folder ``.llmops/outbox/`` (one file per DAG run and task, so a retry overwrites its own
-message); on gcp, as a structured ERROR log entry that the Cloud Monitoring alert policy of the
-Terraform module matches (and by e-mail when an SMTP connection is configured in Composer).
+It builds one e-mail-style message per failed task and hands it to the platform adapter: every target
+logs it as a structured ERROR line (on gcp, the Cloud Monitoring alert policy of the Terraform module
+matches it); the local target also writes it to the outbox folder ``.llmops/outbox/`` (one file per DAG
+run and task, so a retry overwrites its own message).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from typing import Any
 
 from airflow.sdk import BaseNotifier
@@ -54,20 +52,6 @@ class LLMOpsFailureNotifier(BaseNotifier):
         }
 
     def notify(self, context: dict[str, Any]) -> None:
-        msg = self.message(context, self.subject)
-        log.error("LLMOPS_TASK_FAILED %s", json.dumps(msg, sort_keys=True, default=str))
-        from llmops_factory.settings import get_settings
+        from llmops_plugins.platform import get_platform
 
-        settings = get_settings()
-        if settings.target != "local":
-            return
-        outbox = settings.local.home / "outbox"
-        outbox.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{msg['dag_id']}__{msg['run_id']}__{msg['task_id']}")
-        name += f"__{msg['map_index']}.eml" if msg["map_index"] is not None else ".eml"
-        body = "\n".join(
-            f"{k}: {v}" for k, v in msg.items() if k not in ("subject", "runbook") and v is not None
-        )
-        body += f"\n\nrunbook:\n{msg['runbook']}"
-        to = settings.alert_email or "oncall@localhost"
-        (outbox / name).write_text(f"To: {to}\nSubject: {msg['subject']}\n\n{body}\n", encoding="utf-8")
+        get_platform().notify(self.message(context, self.subject))

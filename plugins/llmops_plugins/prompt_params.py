@@ -20,7 +20,7 @@ from typing import Any
 
 from airflow.sdk import Param
 
-from llmops_factory.prompts.refs import ref_pattern_for
+from llmops_factory.prompts.refs import DEFAULT_PROMPT_REF, ref_pattern_for
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ _NOTE_ATTEMPTS = 3
 
 
 def prompt_param(
-    default: str,
+    default: str = DEFAULT_PROMPT_REF,
     *,
     title: str = "Prompt",
     description: str | None = None,
@@ -94,33 +94,10 @@ def _api_base_url() -> str:
 
 
 def _api_token(client: Any, base_url: str) -> str:
-    """A bearer token for the Airflow REST API: Google credentials on gcp (Cloud Composer accepts
-    them), the simple auth manager's token endpoint on local (``simple_auth_manager_all_admins``)."""
-    from llmops_factory.settings import current_target
+    """A bearer token for the Airflow REST API, from the platform adapter."""
+    from llmops_plugins.platform import get_platform
 
-    if current_target() == "gcp":
-        import google.auth
-        from google.auth.transport.requests import Request
-
-        credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
-        credentials.refresh(Request())
-        return credentials.token
-    from airflow.configuration import conf
-
-    if conf.getboolean("core", "simple_auth_manager_all_admins", fallback=False):
-        response = client.get(f"{base_url}/auth/token")
-    else:  # the simple auth manager's first user, from its (generated) password file
-        import json
-        from pathlib import Path
-
-        from airflow.configuration import AIRFLOW_HOME
-
-        default = Path(AIRFLOW_HOME) / "simple_auth_manager_passwords.json.generated"
-        path = Path(conf.get("core", "simple_auth_manager_passwords_file", fallback="") or default)
-        username, password = next(iter(json.loads(path.read_text()).items()))
-        response = client.post(f"{base_url}/auth/token", json={"username": username, "password": password})
-    response.raise_for_status()
-    return response.json()["access_token"]
+    return get_platform().api_token(client, base_url)
 
 
 def write_run_note(context: Mapping[str, Any], line: str, *, client: Any = None) -> bool:
@@ -185,11 +162,11 @@ def resolve_prompt_for_run(
     change a run half way). Fails the task with one clear error when the reference, the version or the
     alias does not exist or the bundle does not verify.
     """
-    from llmops_factory.prompts.store import resolve
-    from llmops_factory.settings import get_settings
+    from llmops_factory.prompts.resolution import resolve
+    from llmops_plugins.platform import get_platform
+    from llmops_plugins.stages.base import fail_fast
 
-    resolved = resolve(ref, root or get_settings().storage_root)
-    record = resolved.as_dict()
+    record = fail_fast(resolve)(ref, root or get_platform().storage_uri).to_dict()
     line = note_line(record)
     log.info("%s (bundle %s)", line, record["uri"])
     if write_note and context is not None:

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from unittest import mock
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from llmops_factory.settings import SettingsError, get_settings
 
@@ -24,7 +24,7 @@ def _context(task, dag_id="llmops_finetune"):
 
 
 def _training_step(**overrides):
-    from llmops_plugins.steps import RunTrainingJob
+    from llmops_plugins.stages.training import RunTrainingJob
 
     kwargs = dict(
         task_id="train_model",
@@ -33,6 +33,7 @@ def _training_step(**overrides):
         eval_data="datasets/snap-0123456789ab/eval",
         base_model="gs://acme-models/llama-3.2-1b",
         prompt_ref="support_assistant@1.0.0",
+        prompt_hash="0" * 64,
         hparams={"lora_r": 16, "learning_rate": 0.0002, "lora_target_modules": ["q_proj", "v_proj"]},
         config="a100",
     )
@@ -68,6 +69,10 @@ class TestVertexTrainingJob:
         assert pairs["--base_model"] == "gs://acme-models/llama-3.2-1b"
         assert pairs["--output_dir"] == "gs://acme-llmops-data/models/support-assistant-20260103-ab12cd34-t0/"
         assert pairs["--lora_r"] == "16"
+        # the trainer renders from the published bundle the run pinned, and checks its hash
+        assert pairs["--prompt"] == "support_assistant@1.0.0"
+        assert pairs["--prompt_root"] == "gs://acme-llmops-data"
+        assert pairs["--prompt_sha256"] == "0" * 64
         i = args.index("--lora_target_modules")
         assert args[i + 1:i + 3] == ["q_proj", "v_proj"]
         tail = dict(zip(args[-12::2], args[-11::2], strict=False))
@@ -97,8 +102,10 @@ class TestVertexTrainingJob:
     def test_missing_setting_fails_at_task_start_naming_it(self, gcp_env, monkeypatch):
         monkeypatch.delenv("LLMOPS_GCP__TRAINING__CONTAINER_URI")
         step = _training_step()
-        with pytest.raises(SettingsError, match=r"gcp.training.container_uri.*LLMOPS_GCP__TRAINING__CONTAINER_URI"):
+        with pytest.raises(AirflowFailException, match=r"gcp.training.container_uri.*LLMOPS_GCP__TRAINING__CONTAINER_URI") as failed:
             step.execute(_context(step))
+        # a missing setting cannot change on retry: the task fails at once, without retries
+        assert isinstance(failed.value.__cause__, SettingsError)
 
     def test_on_kill_cancels_the_running_job(self, gcp_env):
         step = _training_step()
@@ -111,13 +118,13 @@ class TestDataflowPipeline:
     def test_dataflow_runner_options(self, gcp_env):
         from airflow.providers.google.cloud.operators.dataflow import DataflowConfiguration
 
-        from llmops_plugins import gcp_impl
-        from llmops_plugins.steps import RunBeamPipeline
+        from llmops_plugins.platform import get_platform
+        from llmops_plugins.stages.data import RunBeamPipeline
 
         step = RunBeamPipeline(task_id="prepare_dataset", pipeline="data_prep",
                                job_name="llmops-data-prep-20260103",
                                pipeline_options={"ds": "2026-01-03", "prompt": "support_assistant@1.0.0"})
-        inner = gcp_impl.beam_pipeline_operator(step, _context(step, "llmops_data_prep"), get_settings())
+        inner = step.gcp(_context(step, "llmops_data_prep"), get_platform())
         assert inner.runner == "DataflowRunner" and inner.deferrable
         assert inner.py_file == "/home/airflow/gcs/data/beam_jobs/data_prep.py"
         opts = inner.pipeline_options
@@ -138,7 +145,7 @@ class TestDataflowPipeline:
         from airflow.providers.apache.beam.hooks.beam import BeamHook
         from airflow.providers.google.cloud.hooks.dataflow import DataflowHook
 
-        from llmops_plugins.steps import RunBeamPipeline
+        from llmops_plugins.stages.data import RunBeamPipeline
 
         step = RunBeamPipeline(task_id="prepare_dataset", pipeline="data_prep", job_name="llmops-data-prep-20260103",
                                pipeline_options={"ds": "2026-01-03"})
@@ -160,7 +167,7 @@ class TestDataflowPipeline:
 
 class TestBigQueryLoad:
     def test_load_replaces_exactly_one_partition(self, gcp_env):
-        from llmops_plugins.gcp_impl import load_job_configuration
+        from llmops_plugins.stages.data import load_job_configuration
 
         cfg = load_job_configuration(get_settings(), "instruction_examples", "2026-01-03",
                                      ["gs://acme-llmops-data/datasets/daily-2026-01-03/train/part-0.jsonl"])
@@ -179,7 +186,7 @@ class TestBigQueryLoad:
         from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
         from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
-        from llmops_plugins.steps import LoadWarehousePartition
+        from llmops_plugins.stages.data import LoadWarehousePartition
 
         step = LoadWarehousePartition(task_id="load_examples", table="instruction_examples",
                                       partition_date="2026-01-03",
@@ -199,7 +206,7 @@ class TestBigQueryLoad:
         from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
         from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
-        from llmops_plugins.steps import LoadWarehousePartition
+        from llmops_plugins.stages.data import LoadWarehousePartition
 
         step = LoadWarehousePartition(task_id="load_dead_letters", table="dead_letter_records",
                                       partition_date="2026-01-03", sources=["datasets/daily-2026-01-03/dead_letter/*"])
@@ -213,23 +220,23 @@ class TestBigQueryLoad:
 
 class TestRawPartitionSensor:
     def test_deferrable_glob_sensor(self, gcp_env):
-        from llmops_plugins import gcp_impl
-        from llmops_plugins.steps import WaitForRawPartition
+        from llmops_plugins.platform import get_platform
+        from llmops_plugins.stages.data import WaitForRawPartition
 
         step = WaitForRawPartition(task_id="wait_for_raw_partition", ds="2026-01-03", timeout=600, poke_interval=60)
-        inner = gcp_impl.raw_partition_sensor(step, _context(step, "llmops_data_prep"), get_settings())
+        inner = step.gcp(_context(step, "llmops_data_prep"), get_platform())
         assert (inner.bucket, inner.object) == ("acme-llmops-data", "raw/*/dt=2026-01-03/*")
         assert inner.use_glob and inner.deferrable
 
 
 class TestModelRegistryUpload:
     def _step(self):
-        from llmops_plugins.steps import RegisterModelVersion
+        from llmops_plugins.stages.training import RegisterModelVersion
 
         return RegisterModelVersion(
             task_id="register_candidate",
-            model_version="support-assistant-20260103-ab12cd34-t0",
-            run_info={"model_version": "support-assistant-20260103-ab12cd34-t0", "metrics": {"eval_loss": 1.23}},
+            trained={"model_version": "support-assistant-20260103-ab12cd34-t0", "metrics": {"eval_loss": 1.23},
+                     "hparams": {"lora_r": 8}},
             idempotency_key=f"llmops_finetune:{RUN_ID}",
         )
 
@@ -256,7 +263,7 @@ class TestModelRegistryUpload:
     def test_next_version_has_parent_model_and_rerun_is_idempotent(self, gcp_env):
         from airflow.providers.google.cloud.hooks.vertex_ai.model_service import ModelServiceHook
 
-        from llmops_plugins.gcp_impl import model_upload_request
+        from llmops_plugins.platform.gcp import model_upload_request
 
         step = self._step()
         parent = SimpleNamespace(name="projects/1/locations/europe-west4/models/9")
@@ -282,8 +289,8 @@ class TestCleanupTeardown:
     def test_cancels_only_running_pipelines_of_this_run(self, gcp_env):
         from airflow.providers.google.cloud.hooks.vertex_ai.custom_job import CustomJobHook
 
-        from llmops_plugins.gcp_impl import run_id_hash
-        from llmops_plugins.steps import CancelTrainingJobs
+        from llmops_factory.layout import run_id_hash
+        from llmops_plugins.stages.training import CancelTrainingJobs
 
         step = CancelTrainingJobs(task_id="cleanup_training_jobs", run_id=RUN_ID)
         running = SimpleNamespace(name="projects/1/locations/europe-west4/trainingPipelines/11",
@@ -306,3 +313,38 @@ class TestCleanupTeardown:
         cleanup = dag.get_task("cleanup_training_jobs")
         assert cleanup.is_teardown
         assert "train_model" in cleanup.upstream_task_ids
+
+
+class TestVertexAliases:
+    def test_set_alias_merges_the_alias_onto_that_version(self, gcp_env):
+        from airflow.providers.google.cloud.hooks.vertex_ai.model_service import ModelServiceHook
+
+        from llmops_plugins.platform import get_platform
+
+        parent = SimpleNamespace(name="projects/1/locations/europe-west4/models/9")
+        with mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]), \
+                mock.patch.object(ModelServiceHook, "add_version_aliases") as add:
+            get_platform().registry().set_alias("champion", "4")
+        add.assert_called_once_with(region="europe-west4", project_id="acme-llmops", model_id="9@4",
+                                    version_aliases=["champion"])
+
+    def test_get_by_alias_reads_the_aliased_version_or_none(self, gcp_env):
+        from airflow.providers.google.cloud.hooks.vertex_ai.model_service import ModelServiceHook
+        from google.api_core.exceptions import NotFound
+
+        from llmops_plugins.platform import get_platform
+
+        parent = SimpleNamespace(name="projects/1/locations/europe-west4/models/9")
+        model = SimpleNamespace(version_id="4", artifact_uri="gs://b/models/m/merged/",
+                                version_aliases=["champion", "default"], labels={"app": "llmops-factory"})
+        registry = get_platform().registry()
+        with mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]), \
+                mock.patch.object(ModelServiceHook, "get_model", return_value=model) as get:
+            found = registry.get_by_alias("champion")
+        assert get.call_args.kwargs["model_id"] == "9@champion"
+        assert (found.version, found.uri, found.aliases) == ("4", "gs://b/models/m/merged/", ("champion", "default"))
+        with mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]), \
+                mock.patch.object(ModelServiceHook, "get_model", side_effect=NotFound("no alias")):
+            assert registry.get_by_alias("challenger") is None
+        with mock.patch.object(ModelServiceHook, "list_models", return_value=[]):
+            assert registry.get_by_alias("champion") is None

@@ -48,3 +48,21 @@ def dag_graphs(dag_folder: Path, env_overrides: dict[str, str], pythonpath: list
     lines = [line for line in proc.stdout.splitlines() if line.startswith("GRAPH_JSON=")]
     assert proc.returncode == 0 and lines, f"DagBag load failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     return json.loads(lines[-1].removeprefix("GRAPH_JSON="))
+
+
+def step_classes() -> list[type]:
+    """Every step operator defined in the stage modules of ``llmops_plugins.stages``."""
+    import importlib
+    import pkgutil
+
+    import llmops_plugins.stages as stages
+    from llmops_plugins.stages.base import SensorStep, Step, StepMixin
+
+    found = []
+    for info in pkgutil.iter_modules(stages.__path__):
+        module = importlib.import_module(f"llmops_plugins.stages.{info.name}")
+        for obj in vars(module).values():
+            if (isinstance(obj, type) and issubclass(obj, StepMixin) and obj not in (Step, SensorStep, StepMixin)
+                    and obj.__module__ == module.__name__):
+                found.append(obj)
+    return found

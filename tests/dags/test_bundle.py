@@ -19,7 +19,8 @@ def bundle(tmp_path_factory):
 def test_bundle_layout(bundle):
     assert sorted(p.name for p in (bundle / "dags").glob("*.py")) == sorted(p.name for p in DAG_FILES)
     for required in (
-        "plugins/llmops_plugins/steps.py",
+        "plugins/llmops_plugins/stages/base.py",
+        "plugins/llmops_plugins/platform/gcp.py",
         "plugins/llmops_factory/settings.py",
         "plugins/llmops_factory/config/gcp.yaml",
         "plugins/llmops_factory/warehouse/schemas/instruction_examples.json",

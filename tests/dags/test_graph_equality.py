@@ -27,23 +27,21 @@ def test_graphs_are_identical(graphs):
     assert local == gcp
 
 
-def test_every_step_has_both_implementations():
-    from llmops_plugins.targets import STEPS
+def test_every_step_has_a_body_for_each_target():
+    from tests.dags.helpers import step_classes
 
-    for step, impls in STEPS.items():
-        assert set(impls) == {"local", "gcp"}, step
-        for target, impl in impls.items():
-            assert callable(impl.load()), f"{step} on {target}: {impl.ref} is not callable"
+    classes = step_classes()
+    assert classes
+    for cls in classes:
+        neutral = callable(getattr(cls, "run", None))
+        both = callable(getattr(cls, "local", None)) and callable(getattr(cls, "gcp", None))
+        assert neutral or both, f"{cls.__module__}.{cls.__name__} lacks a local or a gcp body"
 
 
-def test_every_step_operator_used_has_a_registered_step():
-    from llmops_plugins import steps
-    from llmops_plugins.targets import STEPS
-
-    step_classes = [
-        obj for obj in vars(steps).values()
-        if isinstance(obj, type) and issubclass(obj, steps._TargetStepMixin) and obj is not steps._TargetStepMixin
-    ]
-    assert step_classes
-    for cls in step_classes:
-        assert cls.step_name in STEPS, cls.__name__
+def test_every_step_used_by_a_dag_lives_in_a_stage_module(graphs):
+    names = {cls.__name__ for cls in __import__("tests.dags.helpers", fromlist=["x"]).step_classes()}
+    for dag_id, dag in graphs["local"]["dags"].items():
+        for task_id, cls in dag["tasks"].items():
+            if cls.startswith("_") or cls in ("_PythonDecoratedOperator",):
+                continue
+            assert cls in names or cls.endswith(("DecoratedOperator", "MappedOperator")), (dag_id, task_id, cls)

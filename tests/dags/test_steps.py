@@ -40,12 +40,10 @@ class _Deferring(BaseOperator):
 
 
 def test_deferral_is_forwarded_and_resumed(local_home):
-    from llmops_plugins import steps
-    from llmops_plugins.targets import Impl
+    from llmops_plugins.stages.data import RunBeamPipeline
 
-    step = steps.RunBeamPipeline(task_id="prepare_dataset", pipeline="x", pipeline_options={}, job_name="j")
-    impl = Impl("delegate", "tests.dags.test_steps:_build_deferring")
-    with mock.patch.object(steps.RunBeamPipeline, "_implementation", return_value=impl):
+    step = RunBeamPipeline(task_id="prepare_dataset", pipeline="x", pipeline_options={}, job_name="j")
+    with mock.patch.object(RunBeamPipeline, "local", _build_deferring):
         with pytest.raises(TaskDeferred) as first:
             step.execute(_ctx(step))
         assert first.value.method_name == "resume_inner"
@@ -56,12 +54,12 @@ def test_deferral_is_forwarded_and_resumed(local_home):
     assert result["pipeline"] == "x"
 
 
-def _build_deferring(op, context, settings):
+def _build_deferring(op, context, platform):
     return _Deferring(task_id=op.task_id)
 
 
 def test_local_sensor_pokes_the_raw_partition(local_home):
-    from llmops_plugins.steps import WaitForRawPartition
+    from llmops_plugins.stages.data import WaitForRawPartition
 
     step = WaitForRawPartition(task_id="wait_for_raw_partition", ds="2026-01-03")
     assert step.mode == "reschedule"
@@ -74,7 +72,7 @@ def test_local_sensor_pokes_the_raw_partition(local_home):
 
 def test_local_load_replaces_the_partition(local_home):
     from llmops_factory.warehouse import duck
-    from llmops_plugins.steps import LoadWarehousePartition
+    from llmops_plugins.stages.data import LoadWarehousePartition
 
     folder = local_home.storage_root / "datasets" / "daily-2026-01-03" / "dead_letter"
     folder.mkdir(parents=True)
@@ -93,7 +91,7 @@ def test_local_load_replaces_the_partition(local_home):
 
 
 def test_local_cleanup_terminates_this_runs_trainer_only(local_home):
-    from llmops_plugins.steps import CancelTrainingJobs
+    from llmops_plugins.stages.training import CancelTrainingJobs
 
     procs = {}
     for name, run_id in (("mine-t0", "run-a"), ("other-t0", "run-b")):

@@ -67,28 +67,22 @@ def test_finetune_optional_settings_accept_empty_and_null(dagbag):
 
 
 def test_finetune_tasks_treat_null_and_empty_alike():
-    from llmops_plugins import tasks
+    from llmops_plugins.stages.training import plan_training
 
-    snapshot = {"window_end": "2026-01-03", "train_data": "t", "eval_data": "e"}
-    prompt = {"ref": "support_assistant@1.0.0", "hash": "h"}
-    base = {
-        "lora_r": [8],
-        "learning_rate": [0.002],
-        "lora_alpha": 16,
-        "lora_dropout": 0.05,
-        "target_modules": ["q_proj"],
-        "epochs": 1,
-        "accelerator_count": 0,
-    }
-    context = {"run_id": "manual__2026-01-01", "dag_run": None}
+    pin = {"name": "support_assistant", "version": "1.0.0", "hash": "h" * 64}
+    snapshot = {"snapshot_version": "snap-1", "window_start": "2026-01-01", "window_end": "2026-01-03",
+                "train_data": "t", "eval_data": "e"}  # fmt: skip
     plans = [
-        tasks.plan_training(
-            prompt,
+        plan_training(
+            pin,
             snapshot,
             "models/base/x/",
-            {**base, "machine_type": value, "accelerator_type": value},
-            context,
-        )
-        for value in (None, "")
+            "manual__2026-01-03",
+            machine_type=value,
+            accelerator_type=value,
+            accelerator_count=count,
+        )  # fmt: skip
+        for value, count in ((None, None), ("", 0))
     ]
     assert plans[0] == plans[1]
+    assert plans[0][0]["machine"] == {}  # nothing set: the settings apply

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from llmops_factory.prompts.refs import DEFAULT_PROMPT_REF
+
 SECTIONS = ("model", "data", "lora", "training")
 
 
@@ -70,10 +72,16 @@ class DataArguments:
         default=None, metadata={"help": "Eval split folder (datasets/<version>/eval); default: beside train."}
     )
     prompt: str = field(
-        default="support_assistant@1.0.0", metadata={"help": "Serving prompt name@version used to render."}
+        default=DEFAULT_PROMPT_REF, metadata={"help": "Serving prompt name@version used to render."}
     )
     prompt_root: str | None = field(
-        default=None, metadata={"help": "Published prompt bundles root; default: the repository's prompts/."}
+        default=None,
+        metadata={"help": "Storage root of the published prompt bundles (gs://bucket or a folder); the bundle "
+                  "is verified on load. Default: the repository's prompts/ folder (development only)."},
+    )
+    prompt_sha256: str | None = field(
+        default=None,
+        metadata={"help": "Content hash the run pinned: training fails if the loaded prompt has another."},
     )
     max_seq_length: int = field(default=512, metadata={"help": "Tokens per training sequence."})
     packing: bool = field(default=True, metadata={"help": "Pack several examples into each sequence."})

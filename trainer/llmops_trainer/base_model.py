@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmops_factory.prompts.refs import DEFAULT_PROMPT_REF
 from llmops_trainer import storage
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class BaseModelArguments:
         default=None,
         metadata={"help": "Optional train split folder whose rendered conversations join the corpus."},
     )
-    prompt: str = field(default="support_assistant@1.0.0", metadata={"help": "Prompt for snapshot rows."})
+    prompt: str = field(default=DEFAULT_PROMPT_REF, metadata={"help": "Prompt for snapshot rows."})
     output: str | None = field(default=None, metadata={"help": "Output model folder (or URI)."})
     name: str = field(default="llmops-tiny-llama", metadata={"help": "Model name recorded in build.json."})
     vocab_size: int = field(default=4096, metadata={"help": "BPE vocabulary size."})

@@ -21,6 +21,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from llmops_factory.errors import DeterministicError
+
 MANIFEST_FORMAT = "llmops-dataprep-manifest-v1"
 MANIFEST_NAME = "manifest.json"
 
@@ -33,7 +35,7 @@ class ReconciliationError(ValueError):
         super().__init__("manifest does not reconcile:\n" + "\n".join(f"  - {p}" for p in self.problems))
 
 
-class DataValidationError(ValueError):
+class DataValidationError(DeterministicError, ValueError):
     """The day's data fails validation; ``problems`` lists every failed check with its counts."""
 
     def __init__(self, problems: Sequence[str], summary: Mapping[str, Any] | None = None):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmops_factory.errors import DeterministicError
 
-class PromptError(ValueError):
+
+class PromptError(DeterministicError, ValueError):
     """Base class of every prompt error (a ``ValueError``: the input is wrong, not the code)."""
 
 

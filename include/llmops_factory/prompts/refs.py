@@ -14,6 +14,9 @@ NAME_PATTERN = r"[a-z][a-z0-9_]*"
 VERSION_PATTERN = r"(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)"
 ALIAS_PATTERN = r"[a-z][a-z0-9_-]*"
 #: A prompt reference: ``name@MAJOR.MINOR.PATCH`` or ``name@alias`` (JSON-schema compatible regex).
+#: the serving prompt every stage uses unless a run or a setting names another
+DEFAULT_PROMPT_REF = "support_assistant@1.0.0"
+
 REF_PATTERN = rf"^{NAME_PATTERN}@(?:{VERSION_PATTERN}|{ALIAS_PATTERN})$"
 
 _REF = re.compile(REF_PATTERN)
