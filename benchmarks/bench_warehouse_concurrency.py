@@ -27,10 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "include"))
-
-from llmops_factory.warehouse import duck  # noqa: E402
+from llmops_factory.warehouse import duck
 
 STRATEGIES = ("none", "retry", "lock")
 

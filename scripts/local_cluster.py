@@ -75,7 +75,6 @@ def cluster_env(
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
-        "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("include", "plugins", "beam_jobs", "trainer")),
         "PYTHONDONTWRITEBYTECODE": "1",
         "TOKENIZERS_PARALLELISM": "false",
         "HF_HUB_OFFLINE": "1",

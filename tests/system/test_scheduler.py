@@ -140,6 +140,45 @@ def test_task_log_reads_through_the_api(cluster, single_runs):
     assert "support_assistant@1.0.0" in text
 
 
+def _wait_backfill_free(cluster) -> None:
+    """Fine-tuning reads the days' datasets: make sure no data-prep run is still writing them."""
+    runs = cluster.get(f"/api/v2/dags/{DATA_PREP}/dagRuns", params={"state": ["queued", "running"]})
+    for run in runs["dag_runs"]:
+        cluster.wait_run(DATA_PREP, run["dag_run_id"], timeout_s=600)
+
+
+FINETUNE_CONF = {
+    "window_end": SENSOR_DAY,
+    "window_days": 3,
+    "epochs": 1,
+    "lora_r": [4],
+    "learning_rate": [0.003],
+}
+
+
+def test_finetune_teardown_runs_when_an_early_task_fails(cluster):
+    """The runbook says ``cleanup_training_jobs`` always runs; an early failure used to leave it
+    ``upstream_failed``. The run is created while the DAG is paused and its first tasks are marked
+    failed through the API before the scheduler starts it (so it reads no data and can run beside
+    the backfill)."""
+    resp = cluster.trigger(FINETUNE, None, FINETUNE_CONF)
+    assert resp.status_code == 200, resp.text
+    run_id = resp.json()["dag_run_id"]
+    for task_id in ("resolve_prompt", "assemble_snapshot", "prepare_base_model"):
+        resp = cluster.request(
+            "PATCH",
+            f"/api/v2/dags/{FINETUNE}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/{task_id}",
+            json={"new_state": "failed"},
+        )
+        assert resp.status_code == 200, resp.text
+    cluster.set_paused(FINETUNE, False)
+    run = cluster.wait_run(FINETUNE, run_id, timeout_s=600)
+    states = cluster.task_states(FINETUNE, run_id)
+    assert run["state"] == "failed", states
+    assert states["plan_training"] == "upstream_failed", states
+    assert states["cleanup_training_jobs"] == "success", states
+
+
 def test_backfill_equals_single_runs(cluster, single_runs, figures):
     # a backfilled (or already run) logical date cannot be triggered again: 409, the README's clear path
     resp = cluster.trigger(DATA_PREP, DAYS[0], {})
@@ -180,45 +219,8 @@ def test_backfill_equals_single_runs(cluster, single_runs, figures):
     )  # the slowest of the three concurrent runs
 
 
-def _wait_backfill_free(cluster) -> None:
-    """Fine-tuning reads the days' datasets: make sure no data-prep run is still writing them."""
-    runs = cluster.get(f"/api/v2/dags/{DATA_PREP}/dagRuns", params={"state": ["queued", "running"]})
-    for run in runs["dag_runs"]:
-        cluster.wait_run(DATA_PREP, run["dag_run_id"], timeout_s=600)
-
-
-FINETUNE_CONF = {
-    "window_end": SENSOR_DAY,
-    "window_days": 3,
-    "epochs": 1,
-    "lora_r": [4],
-    "learning_rate": [0.003],
-}
-
-
-def test_finetune_teardown_runs_when_an_early_task_fails(cluster, single_runs):
-    """The runbook says ``cleanup_training_jobs`` always runs; an early failure used to leave it
-    ``upstream_failed``. The run is created while the DAG is paused and its first task marked failed
-    through the API before the scheduler starts it."""
-    _wait_backfill_free(cluster)
-    resp = cluster.trigger(FINETUNE, None, FINETUNE_CONF)
-    assert resp.status_code == 200, resp.text
-    run_id = resp.json()["dag_run_id"]
-    resp = cluster.request(
-        "PATCH",
-        f"/api/v2/dags/{FINETUNE}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/resolve_prompt",
-        json={"new_state": "failed"},
-    )
-    assert resp.status_code == 200, resp.text
-    cluster.set_paused(FINETUNE, False)
-    run = cluster.wait_run(FINETUNE, run_id, timeout_s=600)
-    states = cluster.task_states(FINETUNE, run_id)
-    assert run["state"] == "failed", states
-    assert states["plan_training"] == "upstream_failed", states
-    assert states["cleanup_training_jobs"] == "success", states
-
-
 def test_finetune_trains_and_registers_a_candidate(cluster, single_runs, figures):
+    _wait_backfill_free(cluster)
     resp = cluster.trigger(FINETUNE, None, FINETUNE_CONF)
     assert resp.status_code == 200, resp.text
     run_id = resp.json()["dag_run_id"]
