@@ -169,9 +169,10 @@ def llmops_finetune():
 
     trials = plan_training(resolve_prompt(), assemble_snapshot(), prepare_base_model())
 
-    # inlets/outlets explicit: for a step class without its own __init__, .partial() takes BaseOperator's
-    # signature default (None), and the worker then fails to build the mapped task's context under the
-    # scheduler ("'NoneType' object is not iterable"); `airflow dags test` does not show it.
+    # inlets/outlets explicit: .partial() takes them from the signature of the first __init__ in the
+    # class chain that has them (Step's, BaseOperator's: None), and the worker then fails to build the
+    # mapped task's context under the scheduler ("'NoneType' object is not iterable"); `airflow dags
+    # test` does not show it.
     trained = RunTrainingJob.partial(
         task_id="train_model", max_active_tis_per_dagrun=2, inlets=[], outlets=[]
     ).expand_kwargs(trials)
