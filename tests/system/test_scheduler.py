@@ -197,6 +197,7 @@ def test_backfill_equals_single_runs(cluster, single_runs, figures):
         "reprocess_behavior": "completed",
         "max_active_runs": 3,
     }
+    started = time.monotonic()
     for _ in range(10):  # on the SQLite metadata DB the API answers 503 while the scheduler writes: retry
         resp = cluster.request("POST", "/api/v2/backfills", json=body)
         if resp.status_code != 503:
@@ -214,9 +215,7 @@ def test_backfill_equals_single_runs(cluster, single_runs, figures):
     for day, run in finished.items():
         assert run["state"] == "success", (day, cluster.task_states(DATA_PREP, run["dag_run_id"]))
         assert _day_outputs(cluster.home, day) == single_runs["outputs"][day], f"{day}: backfill differs"
-    figures["backfill_3_days_s"] = round(
-        max(run_seconds(r) or 0 for r in finished.values()), 1
-    )  # the slowest of the three concurrent runs
+    figures["backfill_3_days_s"] = round(time.monotonic() - started, 1)  # request to the last run done
 
 
 def test_finetune_trains_and_registers_a_candidate(cluster, single_runs, figures):

@@ -15,7 +15,7 @@ import urllib.parse
 
 import pytest
 
-from tests.system.conftest import ARTIFACTS
+from tests.system.conftest import ARTIFACTS, REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
 
@@ -125,7 +125,8 @@ def _button(driver, text: str, *, in_dialog: bool = False):
     from selenium.webdriver.common.by import By
 
     scope = "//*[@role='dialog']" if in_dialog else ""
-    xpath = f"{scope}//button[normalize-space(.)='{text}']"
+    # by its text, or by its accessible name (icon buttons such as Dag Docs)
+    xpath = f"{scope}//button[normalize-space(.)='{text}' or @aria-label='{text}' or @title='{text}']"
     return _wait(
         driver,
         lambda d: [b for b in d.find_elements(By.XPATH, xpath) if b.is_displayed()],
@@ -133,19 +134,31 @@ def _button(driver, text: str, *, in_dialog: bool = False):
     )[0]
 
 
-@pytest.mark.parametrize("dag_id", ["llmops_data_prep", "llmops_finetune"])
+def _titles(schema) -> list[str]:
+    """Every ``title`` in a DAG's params as the API returns them (the form shows them as labels)."""
+    if isinstance(schema, dict):
+        own = [schema["title"]] if isinstance(schema.get("title"), str) else []
+        return own + [t for v in schema.values() for t in _titles(v)]
+    if isinstance(schema, list):
+        return [t for v in schema for t in _titles(v)]
+    return []
+
+
+@pytest.mark.parametrize("dag_id", sorted(p.stem for p in (REPO / "dags").glob("*.py")))
 def test_trigger_form_can_be_submitted_with_its_defaults(cluster, browser, shots, dag_id):
-    assert dag_id in cluster.dag_files()
+    titles = _titles(cluster.get(f"/api/v2/dags/{dag_id}/details").get("params"))
     browser.get(f"{cluster.base_url}/dags/{dag_id}")
     _button(browser, "Trigger").click()
     submit = _button(browser, "Trigger", in_dialog=True)
     _wait(browser, _visible_text(browser, "Trigger Dag"), "the trigger form")
-    # open every collapsed section (run parameters / advanced options) so each field is rendered
+    # the Run Parameters section renders every Param of the DAG as a form field
+    section = _button(browser, "Run Parameters", in_dialog=True)
+    if section.get_attribute("aria-expanded") == "false":
+        section.click()
+    for title in titles:
+        _wait(browser, _visible_text(browser, title), f"the field {title!r} of the {dag_id} form")
     from selenium.webdriver.common.by import By
 
-    for toggle in browser.find_elements(By.XPATH, "//*[@role='dialog']//button[@aria-expanded='false']"):
-        if toggle.is_displayed():
-            toggle.click()
     browser.save_screenshot(str(shots / f"10-trigger-form-{dag_id}.png"))
     dialog = browser.find_element(By.XPATH, "//*[@role='dialog']").text
     assert "This field is required" not in dialog, dialog
