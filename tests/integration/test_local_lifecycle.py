@@ -163,7 +163,11 @@ def test_partition_of_only_bad_records_fails_validation_with_counts(tmp_path):
     assert dead == [("malformed_json", 1), ("wrong_type", 1)]
     outbox = list((home / "outbox").glob("llmops_data_prep__*validate_dataset.eml"))
     assert outbox, "the failure notifier wrote no message"
-    assert "DataValidationError" in outbox[0].read_text()
+    notice = outbox[0].read_text()
+    assert "DataValidationError" in notice
+    # the message names the try, links the log and quotes this task's runbook paragraph
+    assert "try_number: " in notice and "log_url: http" in notice and "/tasks/validate_dataset" in notice
+    assert "- `validate_dataset` failed: the message gives the counts." in notice
 
 
 def test_finetune_registers_a_better_candidate(home_a):

@@ -235,8 +235,13 @@ class LocalPlatform(Platform):
         outbox = self.settings.local.home / "outbox"
         outbox.mkdir(parents=True, exist_ok=True)
         key = f"{message.get('dag_id')}__{message.get('run_id')}__{message.get('task_id')}"
+        if message.get("map_index") is not None:  # one message per mapped instance
+            key += f"__{message['map_index']}"
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", key) + ".eml"
-        body = "\n".join(f"{k}: {v}" for k, v in message.items() if k != "subject")
+        fields = {k: v for k, v in message.items() if k not in ("subject", "runbook") and v is not None}
+        body = "\n".join(f"{k}: {v}" for k, v in fields.items())
+        if message.get("runbook"):  # the runbook paragraphs of the failed task, last and unindented
+            body += f"\n\nrunbook:\n{message['runbook']}"
         to = self.settings.alert_email or "oncall@localhost"
         (outbox / name).write_text(f"To: {to}\nSubject: {message.get('subject')}\n\n{body}\n", encoding="utf-8")
 
