@@ -135,6 +135,12 @@ from llmops_plugins.stages.serving import (
         "smoke_max_latency_ms": Param(
             30000, type="integer", minimum=1, title="Smoke-test latency limit (ms)"
         ),
+        "smoke_require_text": Param(
+            True,
+            type="boolean",
+            title="Smoke test needs non-empty answers",
+            description="Off only for a model that is not meant to answer in words yet.",
+        ),
     },
 )
 def llmops_deploy():
@@ -161,6 +167,7 @@ def llmops_deploy():
         deployment=deployed.output,
         requests="{{ params.smoke_requests }}",
         max_latency_ms="{{ params.smoke_max_latency_ms }}",
+        require_text="{{ params.smoke_require_text }}",
         execution_timeout=dt.timedelta(minutes=15),
         **endpoint_task,
     )
