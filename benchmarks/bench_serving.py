@@ -67,7 +67,24 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def build_model(storage: Path, steps: int) -> Path:
+SIZES = {
+    "demo": [],  # the builder's defaults: hidden 256, 4 layers, vocab 4096 (the demo's base model)
+    "tiny": [
+        "--hidden_size",
+        "32",
+        "--intermediate_size",
+        "64",
+        "--num_hidden_layers",
+        "2",
+        "--num_attention_heads",
+        "2",
+        "--vocab_size",
+        "1024",
+    ],
+}
+
+
+def build_model(storage: Path, steps: int, size: str = "demo") -> Path:
     from llmops_factory.prompts import publish_repo
     from llmops_trainer.base_model import build_base_model, parse_args
 
