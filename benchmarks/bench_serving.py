@@ -109,6 +109,7 @@ def build_model(storage: Path, steps: int, size: str = "demo") -> Path:
                 "4",
                 "--context_length",
                 "128",
+                *SIZES[size],
             ]
         )
     )
@@ -312,8 +313,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
     parser.add_argument(
-        "--model-steps", type=int, default=5, help="pre-training steps of the demo-size model"
+        "--size", choices=sorted(SIZES), default="demo", help="demo or tiny model architecture"
     )
+    parser.add_argument("--model-steps", type=int, default=5, help="pre-training steps of the model")
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--requests", type=int, default=48, help="requests per concurrency level")
     parser.add_argument("--split-requests", type=int, default=10_000)
@@ -331,9 +333,14 @@ def main() -> None:
     home, storage = work / "home", work / "home" / "storage"
     storage.mkdir(parents=True)
     t0 = time.perf_counter()
-    merged = build_model(storage, args.model_steps)
+    merged = build_model(storage, args.model_steps, args.size)
+    import psutil
+
+    arch = "hidden 256, 4 layers, vocab 4096" if args.size == "demo" else "hidden 32, 2 layers, vocab 1024"
+    load = ", ".join(f"{x:.1f}" for x in psutil.getloadavg())
     print(
-        f"model: demo-size architecture (hidden 256, 4 layers, vocab 4096), built in {time.perf_counter() - t0:.1f} s"
+        f"model: {args.size} ({arch}), built in {time.perf_counter() - t0:.1f} s; "
+        f"machine: {psutil.cpu_count()} CPUs, load average {load}"
     )
     env = {"LLMOPS_SERVE_THREADS": str(args.threads)} if args.threads else {}
     os.environ.update(env)
