@@ -337,10 +337,10 @@ def main() -> None:
     import psutil
 
     arch = "hidden 256, 4 layers, vocab 4096" if args.size == "demo" else "hidden 32, 2 layers, vocab 1024"
-    load = ", ".join(f"{x:.1f}" for x in psutil.getloadavg())
+    loadavg = ", ".join(f"{x:.1f}" for x in psutil.getloadavg())
     print(
         f"model: {args.size} ({arch}), built in {time.perf_counter() - t0:.1f} s; "
-        f"machine: {psutil.cpu_count()} CPUs, load average {load}"
+        f"machine: {psutil.cpu_count()} CPUs, load average {loadavg}"
     )
     env = {"LLMOPS_SERVE_THREADS": str(args.threads)} if args.threads else {}
     os.environ.update(env)
