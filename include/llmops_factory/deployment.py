@@ -164,7 +164,11 @@ def check_smoke(
             latency = p.get("latency_ms")
             if not isinstance(latency, int | float) or latency > max_latency_ms:
                 problems.append(f"latency {latency} ms is over the smoke-test limit of {max_latency_ms} ms")
-    if require_text and mine and empty == sum(len((a.get("body") or {}).get("predictions") or []) for a in mine):
+    if (
+        require_text
+        and mine
+        and empty == sum(len((a.get("body") or {}).get("predictions") or []) for a in mine)
+    ):
         problems.append("every answer text is empty")
     return sorted(set(problems), key=problems.index)
 
