@@ -10,6 +10,9 @@ VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 LOCK := requirements/local.lock
 STAMP := $(VENV)/.llmops-lock.sha256
+# Tools whose pins clash with the local lock (checkov) live in their own venv.
+TOOLS_VENV := $(CURDIR)/.venv-tools
+TOOLS_LOCK := requirements/tools.lock
 
 export LLMOPS_TARGET ?= local
 export LLMOPS_LOCAL__HOME ?= $(CURDIR)/.llmops
@@ -21,21 +24,26 @@ export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := True
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS := admin:admin
 export AIRFLOW__API__PORT ?= 8080
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= INFO
-export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins:$(CURDIR)/beam_jobs:$(CURDIR)/trainer
 export PYTHONDONTWRITEBYTECODE := 1
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export MLFLOW_TRACKING_URI := sqlite:///$(LLMOPS_LOCAL__HOME)/mlflow/mlflow.db
+export LLMOPS_CHECKOV := $(TOOLS_VENV)/bin/checkov
 
-.PHONY: help venv init demo test test-fast airflow bundle lint bench lock prompts clean
+.PHONY: help venv tools init demo test test-fast airflow bundle lint bench lock prompts clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 venv: $(STAMP) ## Create or refresh .venv from the pinned lock
 
-$(STAMP): $(LOCK)
+$(STAMP): $(LOCK) pyproject.toml
 	@scripts/setup_venv.sh "$(PYTHON)" "$(VENV)" "$(LOCK)"
+
+tools: $(TOOLS_VENV)/.llmops-lock.sha256 ## Create or refresh .venv-tools (checkov) from requirements/tools.lock
+
+$(TOOLS_VENV)/.llmops-lock.sha256: $(TOOLS_LOCK)
+	@scripts/setup_venv.sh "$(PYTHON)" "$(TOOLS_VENV)" "$(TOOLS_LOCK)" no-project
 
 init: venv ## Initialise the local platform home (.llmops/)
 	@$(PY) -m llmops_factory.platform init
@@ -43,10 +51,10 @@ init: venv ## Initialise the local platform home (.llmops/)
 demo: init ## Run the whole lifecycle on the local target
 	@$(PY) scripts/demo.py
 
-test: init ## Run the whole test suite (what CI runs)
+test: init tools lint ## Lint, then run the whole test suite (what CI runs)
 	@$(PY) -m pytest
 
-test-fast: init ## Unit and DAG tests only (no end-to-end runs)
+test-fast: init tools ## Unit and DAG tests only (no end-to-end runs)
 	@$(PY) -m pytest -m "not integration"
 
 airflow: init ## Start the Airflow UI (standalone) on the local target with all DAGs
@@ -55,8 +63,9 @@ airflow: init ## Start the Airflow UI (standalone) on the local target with all 
 bundle: venv ## Build the Cloud Composer upload bundle in build/composer/
 	@$(PY) -m llmops_factory.bundle build --out build/composer
 
-lint: venv ## Ruff (with Airflow's AIR rules) and the prompt validator
+lint: venv ## Ruff lint (with Airflow's AIR rules) and format check, and the prompt validator
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
 	@$(PY) -m llmops_factory.prompts validate
 
 bench: init ## Run every benchmark (prints figures)

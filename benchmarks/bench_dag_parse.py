@@ -65,7 +65,6 @@ print("T=" + json.dumps(times))
 def _env(target: str) -> dict[str, str]:
     env = dict(os.environ)
     env["LLMOPS_TARGET"] = target
-    env["PYTHONPATH"] = os.pathsep.join(str(REPO / p) for p in ("include", "plugins", "beam_jobs", "trainer"))
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     return env
 

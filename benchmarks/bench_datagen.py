@@ -42,7 +42,7 @@ print(json.dumps({
 
 def run_one(records: int, seed: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-datagen-") as root:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(REPO / p) for p in ("include",)))
+        env = dict(os.environ)
         out = subprocess.run(
             [sys.executable, "-c", _CHILD, root, str(records), str(seed)],
             check=True,

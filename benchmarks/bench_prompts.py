@@ -19,13 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "include"))
+from llmops_factory.prompts import load_prompt, publish_repo, render, resolve, set_alias
+from llmops_factory.prompts.lockfile import write_lock
+from llmops_factory.prompts.tokens import token_counter
+from llmops_factory.prompts.validator import validate_prompts
 
-from llmops_factory.prompts import load_prompt, publish_repo, render, resolve, set_alias  # noqa: E402
-from llmops_factory.prompts.lockfile import write_lock  # noqa: E402
-from llmops_factory.prompts.tokens import token_counter  # noqa: E402
-from llmops_factory.prompts.validator import validate_prompts  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _ms(seconds: float) -> str:
@@ -106,7 +105,7 @@ def bench_store(prompts_dir: Path, resolves: int) -> None:
 
 
 def bench_cli(prompts_dir: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "include")}
+    env = dict(os.environ)
     command = [sys.executable, "-m", "llmops_factory.prompts", "validate", "--prompts-dir", str(prompts_dir)]
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, env=env)

@@ -2,8 +2,8 @@
 plain Hugging Face ``Trainer`` + PEFT baseline, useful-token fraction with and without packing, and the
 held-out loss of the base model versus the fine-tuned one.
 
-    PYTHONPATH=include:trainer python benchmarks/bench_training.py --size demo     # the demo model (minutes)
-    PYTHONPATH=include:trainer python benchmarks/bench_training.py --size tiny     # seconds, smoke size
+    .venv/bin/python benchmarks/bench_training.py --size demo     # the demo model (minutes)
+    .venv/bin/python benchmarks/bench_training.py --size tiny     # seconds, smoke size
 
 Data: the raw corpus generator writes help-centre articles and policies (the pre-training corpus); the
 instruction examples are the fact table's question paraphrases with their reference answers (the last
@@ -83,7 +83,6 @@ def run_child(args: list[str], threads: int) -> dict:
         **os.environ,
         "OMP_NUM_THREADS": str(threads),
         "TOKENIZERS_PARALLELISM": "false",
-        "PYTHONPATH": os.pathsep.join([str(REPO / "include"), str(REPO / "trainer")]),
     }
     for key in ("AIP_MODEL_DIR", "AIP_CHECKPOINT_DIR", "AIP_TENSORBOARD_LOG_DIR"):
         env.pop(key, None)
@@ -160,13 +159,14 @@ def child_hf(ns) -> dict:
         TrainingArguments,
     )
 
+    from llmops_factory.prompts.refs import DEFAULT_PROMPT_REF
     from llmops_trainer import data
 
     torch.set_num_threads(ns.threads)
     torch.manual_seed(42)
     tokenizer = AutoTokenizer.from_pretrained(ns.base)
     split = data.read_split(data.split_uri(ns.snapshot, "train"), "train")
-    _, texts = data.render_prompts(split.examples, "support_assistant@1.0.0")
+    _, texts = data.render_prompts(split.examples, DEFAULT_PROMPT_REF)
     examples, _ = data.tokenize_examples(split.examples, texts, tokenizer, ns.max_seq_length)
     rows = [
         {

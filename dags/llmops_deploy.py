@@ -93,12 +93,13 @@ from llmops_plugins.stages.serving import (
             "was trained with. Another prompt with the same weights = a prompt-only A/B.",
         ),
         "canary_percent": Param(
-            10,
-            type="integer",
+            None,
+            type=["null", "integer"],
             minimum=1,
             maximum=99,
             title="Canary traffic (%)",
-            description="Share of traffic for the new model; the first deployment takes 100.",
+            description="Share of traffic for the new model (empty: the deploy.canary_percent setting, 10); "
+            "the first deployment takes 100.",
         ),
         "machine_type": Param(
             "",

@@ -119,7 +119,13 @@ def llmops_finetune():
                       run_id: str | None = None) -> list[dict]:
         from llmops_plugins.stages.training import plan_training
 
-        return plan_training(prompt, snapshot, base_model, run_id, sweep=params)
+        return plan_training(
+            prompt, snapshot, base_model, run_id,
+            lora_r=params["lora_r"], learning_rate=params["learning_rate"], lora_alpha=params["lora_alpha"],
+            lora_dropout=params["lora_dropout"], target_modules=params["target_modules"], epochs=params["epochs"],
+            machine_type=params["machine_type"], accelerator_type=params["accelerator_type"],
+            accelerator_count=params["accelerator_count"],
+        )
 
     trials = plan_training(resolve_prompt(), assemble_snapshot(), prepare_base_model())
 

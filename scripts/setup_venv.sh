@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Create or refresh the virtual environment from the pinned lock. Idempotent: a no-op when the lock
-# has not changed since the last successful install (its hash is kept in the venv).
+# Create or refresh the virtual environment from the pinned lock, then install the project itself in
+# editable mode (its four source roots are declared once, in pyproject.toml). Idempotent: a no-op when
+# neither the lock nor pyproject.toml changed since the last successful install (their hash is kept in
+# the venv).
 set -euo pipefail
-python="$1"; venv="$2"; lock="$3"
+python="$1"; venv="$2"; lock="$3"; project="${4:-with-project}"  # tools venvs pass "no-project"
 stamp="$venv/.llmops-lock.sha256"
-want=$(sha256sum "$lock" | cut -d' ' -f1)
+want=$(cat "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then exit 0; fi
 start=$(date +%s)
 if [[ ! -x "$venv/bin/python" ]]; then
@@ -16,6 +18,11 @@ quiet() { "$@" 2> >(grep -v -e "is ignored: it is neither a file nor a directory
 quiet "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24" </dev/null
 echo "installing the pinned lock $lock into $venv (first time: a few minutes)"
 quiet "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$lock" </dev/null
+if [[ "$project" == with-project ]]; then
+  echo "installing the project (editable: include/, plugins/, beam_jobs/, trainer/)"
+  quiet "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+    -e . </dev/null
+fi
 "$venv/bin/python" -m pip check
 echo "$want" > "$stamp"
 echo "environment ready in $(( $(date +%s) - start )) s"

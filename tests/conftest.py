@@ -6,7 +6,6 @@ Set before Airflow is imported, so no test ever touches the developer's ``.llmop
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -23,12 +22,6 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_HOME / 'mlflow' / 'mlflow.db'}"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    str(REPO / p) for p in ("include", "plugins", "beam_jobs", "trainer")
-)
-for p in ("include", "plugins", "beam_jobs", "trainer"):
-    if str(REPO / p) not in sys.path:
-        sys.path.insert(0, str(REPO / p))
 
 import pytest  # noqa: E402
 

@@ -17,7 +17,6 @@ import click
 
 from llmops_factory.settings import get_settings
 
-
 #: Airflow pools the DAGs use: name -> (slots, description). Composer gets the same from its deployment.
 POOLS = {
     "llmops_endpoint": (1, "Tasks that read or move endpoint traffic (deploy, promote, rollback): one at a time"),

@@ -148,13 +148,11 @@ def resolve_prompt_for_run(
     change a run half way). Fails the task with one clear error when the reference, the version or the
     alias does not exist or the bundle does not verify.
     """
-    from llmops_factory.handoffs import PromptPin
-    from llmops_factory.prompts.store import resolve
+    from llmops_factory.prompts.resolution import resolve
     from llmops_plugins.platform import get_platform
     from llmops_plugins.stages.base import fail_fast
 
-    resolved = fail_fast(resolve)(ref, root or get_platform().storage_uri)
-    record = PromptPin(resolved.name, resolved.version, resolved.hash, ref, resolved.alias, resolved.uri).to_dict()
+    record = fail_fast(resolve)(ref, root or get_platform().storage_uri).to_dict()
     line = note_line(record)
     log.info("%s (bundle %s)", line, record["uri"])
     if write_note and context is not None:

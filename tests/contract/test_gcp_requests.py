@@ -99,6 +99,17 @@ class TestVertexTrainingJob:
         kw = submit.call_args.kwargs
         assert (kw["machine_type"], kw["accelerator_type"]) == ("g2-standard-8", "NVIDIA_L4")
 
+    def test_training_runs_as_its_own_service_account_when_set(self, gcp_env, monkeypatch):
+        from airflow.providers.google.cloud.hooks.vertex_ai.custom_job import CustomJobHook
+
+        monkeypatch.setenv("LLMOPS_GCP__TRAINING__SERVICE_ACCOUNT", "llmops-training@acme-llmops.iam.gserviceaccount.com")
+        step = _training_step()
+        with mock.patch.object(CustomJobHook, "submit_custom_container_training_job") as submit, \
+                mock.patch("airflow.providers.google.cloud.operators.vertex_ai.custom_job.VertexAITrainingLink"):
+            with pytest.raises(TaskDeferred):
+                step.execute(_context(step))
+        assert submit.call_args.kwargs["service_account"] == "llmops-training@acme-llmops.iam.gserviceaccount.com"
+
     def test_missing_setting_fails_at_task_start_naming_it(self, gcp_env, monkeypatch):
         monkeypatch.delenv("LLMOPS_GCP__TRAINING__CONTAINER_URI")
         step = _training_step()
@@ -313,3 +324,38 @@ class TestCleanupTeardown:
         cleanup = dag.get_task("cleanup_training_jobs")
         assert cleanup.is_teardown
         assert "train_model" in cleanup.upstream_task_ids
+
+
+class TestVertexAliases:
+    def test_set_alias_merges_the_alias_onto_that_version(self, gcp_env):
+        from airflow.providers.google.cloud.hooks.vertex_ai.model_service import ModelServiceHook
+
+        from llmops_plugins.platform import get_platform
+
+        parent = SimpleNamespace(name="projects/1/locations/europe-west4/models/9")
+        with mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]), \
+                mock.patch.object(ModelServiceHook, "add_version_aliases") as add:
+            get_platform().registry().set_alias("champion", "4")
+        add.assert_called_once_with(region="europe-west4", project_id="acme-llmops", model_id="9@4",
+                                    version_aliases=["champion"])
+
+    def test_get_by_alias_reads_the_aliased_version_or_none(self, gcp_env):
+        from airflow.providers.google.cloud.hooks.vertex_ai.model_service import ModelServiceHook
+        from google.api_core.exceptions import NotFound
+
+        from llmops_plugins.platform import get_platform
+
+        parent = SimpleNamespace(name="projects/1/locations/europe-west4/models/9")
+        model = SimpleNamespace(version_id="4", artifact_uri="gs://b/models/m/merged/",
+                                version_aliases=["champion", "default"], labels={"app": "llmops-factory"})
+        registry = get_platform().registry()
+        with mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]), \
+                mock.patch.object(ModelServiceHook, "get_model", return_value=model) as get:
+            found = registry.get_by_alias("champion")
+        assert get.call_args.kwargs["model_id"] == "9@champion"
+        assert (found.version, found.uri, found.aliases) == ("4", "gs://b/models/m/merged/", ("champion", "default"))
+        with mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]), \
+                mock.patch.object(ModelServiceHook, "get_model", side_effect=NotFound("no alias")):
+            assert registry.get_by_alias("challenger") is None
+        with mock.patch.object(ModelServiceHook, "list_models", return_value=[]):
+            assert registry.get_by_alias("champion") is None

@@ -33,7 +33,6 @@ def _env(home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
-        "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("include", "plugins", "beam_jobs", "trainer")),
         "LLMOPS_BASE_MODEL_ARGS": TINY_BASE,
     })
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
@@ -182,6 +181,8 @@ def test_finetune_registers_a_better_candidate(home_a):
     assert (merged / "config.json").is_file() and (merged.parent / "adapter").is_dir()
     card = json.loads((merged.parent / "model_card.json").read_text())
     assert card["prompt"]["ref"] == "support_assistant@1.0.0"
+    # rendered from the bundle the run pinned in object storage, not from the repository copy
+    assert card["prompt"]["source"] == (home_a / "storage").as_uri()
     assert card["dataset"]["snapshot_version"].startswith("snap-")
     metrics = json.loads((merged.parent / "metrics.json").read_text())
     assert metrics["eval_loss"] < metrics["base_eval_loss"], metrics

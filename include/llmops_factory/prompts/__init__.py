@@ -21,13 +21,15 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, str] = {
     "errors": "AliasError BundleIntegrityError PromptError PromptIssue PromptNotFoundError PromptRenderError "
     "PromptValidationError PublishConflictError VersionDisciplineError",
-    "loader": "default_prompts_dir load_file load_prompt parse_prompt",
+    "aliases": "AliasChange get_alias list_aliases set_alias",
+    "bundles": "published_versions",
+    "loader": "default_prompts_dir load_file parse_prompt",
     "lockfile": "check_versions write_lock",
     "models": "Prompt PromptSpec Rendered content_hash",
     "refs": "REF_PATTERN PromptRef parse_ref",
     "renderer": "render",
-    "store": "AliasChange PublishResult ResolvedPrompt get_alias list_aliases load_bundle publish_prompt "
-    "publish_repo published_versions resolve set_alias",
+    "publish": "PublishResult publish_prompt publish_repo",
+    "resolution": "load_prompt resolve",
     "tokens": "ApproxTokenCounter HFTokenCounter token_counter",
     "validator": "ValidationReport validate_prompts",
 }
@@ -35,6 +37,8 @@ _WHERE = {name: module for module, names in _EXPORTS.items() for name in names.s
 __all__ = sorted(_WHERE)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from llmops_factory.prompts.aliases import AliasChange, get_alias, list_aliases, set_alias  # noqa: F401
+    from llmops_factory.prompts.bundles import published_versions  # noqa: F401
     from llmops_factory.prompts.errors import (  # noqa: F401
         AliasError,
         BundleIntegrityError,
@@ -46,24 +50,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         PublishConflictError,
         VersionDisciplineError,
     )
-    from llmops_factory.prompts.loader import default_prompts_dir, load_file, load_prompt, parse_prompt  # noqa: F401
+    from llmops_factory.prompts.loader import default_prompts_dir, load_file, parse_prompt  # noqa: F401
     from llmops_factory.prompts.lockfile import check_versions, write_lock  # noqa: F401
     from llmops_factory.prompts.models import Prompt, PromptSpec, Rendered, content_hash  # noqa: F401
+    from llmops_factory.prompts.publish import PublishResult, publish_prompt, publish_repo  # noqa: F401
     from llmops_factory.prompts.refs import REF_PATTERN, PromptRef, parse_ref  # noqa: F401
     from llmops_factory.prompts.renderer import render  # noqa: F401
-    from llmops_factory.prompts.store import (  # noqa: F401
-        AliasChange,
-        PublishResult,
-        ResolvedPrompt,
-        get_alias,
-        list_aliases,
-        load_bundle,
-        publish_prompt,
-        publish_repo,
-        published_versions,
-        resolve,
-        set_alias,
-    )
+    from llmops_factory.prompts.resolution import load_prompt, resolve  # noqa: F401
     from llmops_factory.prompts.tokens import ApproxTokenCounter, HFTokenCounter, token_counter  # noqa: F401
     from llmops_factory.prompts.validator import ValidationReport, validate_prompts  # noqa: F401
 

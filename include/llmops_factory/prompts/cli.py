@@ -175,7 +175,7 @@ def lock(prompts_dir: Path | None, lock_file: Path | None) -> None:
 @_TOKENIZER
 def publish(refs: tuple[str, ...], root: str | None, prompts_dir: Path | None, tokenizer: str | None) -> None:
     """Validate, check versions, then publish REFS (name@version; default all) as immutable bundles."""
-    from llmops_factory.prompts.store import publish_repo
+    from llmops_factory.prompts.publish import publish_repo
 
     target = _root(root)
     for result in publish_repo(target, prompts_dir=prompts_dir, refs=list(refs) or None, tokenizer=tokenizer):
@@ -187,9 +187,9 @@ def publish(refs: tuple[str, ...], root: str | None, prompts_dir: Path | None, t
 @_ROOT
 def resolve(ref: str, root: str | None) -> None:
     """Resolve REF (name@version or name@alias) against published bundles; print JSON."""
-    from llmops_factory.prompts.store import resolve as resolve_ref
+    from llmops_factory.prompts.resolution import resolve as resolve_ref
 
-    click.echo(json.dumps(resolve_ref(ref, _root(root)).as_dict(), indent=2))
+    click.echo(json.dumps(resolve_ref(ref, _root(root)).to_dict(), indent=2))
 
 
 @main.command()
@@ -209,8 +209,8 @@ def render(
     ref: str, variables: tuple[str, ...], root: str | None, part: str, prompts_dir: Path | None
 ) -> None:
     """Render REF with --var values and print the exact model input (or one part)."""
-    from llmops_factory.prompts.loader import load_prompt
     from llmops_factory.prompts.renderer import render as render_prompt
+    from llmops_factory.prompts.resolution import load_prompt
 
     values: dict[str, str] = {}
     for item in variables:
@@ -227,7 +227,8 @@ def render(
 @_ROOT
 def list_cmd(name: str, root: str | None) -> None:
     """List the published versions and aliases of prompt NAME."""
-    from llmops_factory.prompts.store import list_aliases, published_versions
+    from llmops_factory.prompts.aliases import list_aliases
+    from llmops_factory.prompts.bundles import published_versions
 
     target = _root(root)
     click.echo(
@@ -259,7 +260,7 @@ def alias_set(
     name: str, alias_name: str, version: str, root: str | None, set_by: str | None, reason: str | None
 ) -> None:
     """Point NAME@ALIAS at published VERSION."""
-    from llmops_factory.prompts.store import set_alias
+    from llmops_factory.prompts.aliases import set_alias
 
     change = set_alias(name, alias_name, version, _root(root), set_by=set_by, reason=reason)
     state = "moved" if change.changed else "unchanged"
@@ -272,6 +273,6 @@ def alias_set(
 @_ROOT
 def alias_get(name: str, alias_name: str, root: str | None) -> None:
     """Print the pointer of NAME@ALIAS as JSON."""
-    from llmops_factory.prompts.store import get_alias
+    from llmops_factory.prompts.aliases import get_alias
 
     click.echo(json.dumps(get_alias(name, alias_name, _root(root)), indent=2))

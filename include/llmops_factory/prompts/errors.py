@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from llmops_factory.errors import DeterministicError
-
 from dataclasses import dataclass
+
+from llmops_factory.errors import DeterministicError
 
 
 class PromptError(DeterministicError, ValueError):

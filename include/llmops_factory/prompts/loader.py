@@ -17,7 +17,6 @@ from pydantic import ValidationError
 
 from llmops_factory.prompts.errors import PromptIssue, PromptNotFoundError, PromptValidationError
 from llmops_factory.prompts.models import Prompt, PromptSpec, content_hash
-from llmops_factory.prompts.refs import parse_ref
 from llmops_factory.prompts.renderer import compile_prompt
 
 PROMPTS_DIR_ENV = "LLMOPS_PROMPTS_DIR"
@@ -264,28 +263,3 @@ def discover(prompts_dir: Path | None = None) -> tuple[list[Path], list[PromptIs
 def available_versions(name: str, prompts_dir: Path | None = None) -> list[str]:
     folder = (prompts_dir or default_prompts_dir()) / name
     return sorted(p.stem for p in folder.glob(f"*{PROMPT_SUFFIX}")) if folder.is_dir() else []
-
-
-def load_prompt(ref: str, root: str | None = None, *, prompts_dir: Path | None = None) -> Prompt:
-    """Load ``name@version`` from the repository, or ``name@version`` / ``name@alias`` from a published
-    bundle when ``root`` (the storage root URI) is given. Bundles are integrity-checked on load.
-    """
-    if root is not None:
-        from llmops_factory.prompts.store import load_published
-
-        return load_published(ref, root)
-    parsed = parse_ref(ref)
-    if parsed.version is None:
-        raise PromptNotFoundError(
-            f"{ref}: aliases exist only in published storage; pass root=<storage root URI> "
-            f"or name a version (repository versions: {', '.join(available_versions(parsed.name, prompts_dir)) or 'none'})"
-        )
-    path = prompt_path(parsed.name, parsed.version, prompts_dir)
-    if not path.is_file():
-        versions = available_versions(parsed.name, prompts_dir)
-        raise PromptNotFoundError(
-            f"prompt {ref} not found in the repository (no {_display(path, path.parent.parent)}); "
-            f"versions of {parsed.name}: {', '.join(versions) or 'none'}"
-        )
-    prompt, _ = load_file(path, prompts_dir=path.parent.parent)
-    return prompt

@@ -113,7 +113,7 @@ def check_versions(
                     "or run `python -m llmops_factory.prompts lock` if it was never published"
                 )
     if root is not None:
-        from llmops_factory.prompts.store import published_hash
+        from llmops_factory.prompts.bundles import published_hash
 
         for name, versions in sorted(current.items()):
             for version, digest in sorted(versions.items()):

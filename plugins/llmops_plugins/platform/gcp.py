@@ -234,6 +234,7 @@ def deployed_model_request(settings: Settings, model_name: str, registry_version
     return {
         "model": f"{model_name}@{registry_version}",
         "display_name": display_name[:128],
+        "service_account": serving.service_account or settings.require("gcp.service_account"),
         "dedicated_resources": {
             "machine_spec": machine_spec,
             "min_replica_count": serving.min_replica_count,
@@ -255,15 +256,20 @@ class VertexEndpointService:
         self.hook = EndpointServiceHook(gcp_conn_id=settings.gcp.gcp_conn_id)
 
     def resource(self) -> Any:
-        """The endpoint, found by display name; fails naming the setting when Terraform has not made it."""
+        """The endpoint: ``gcp.endpoint_id`` (Terraform's output), else found by display name; fails naming
+        the settings when Terraform has not made it."""
         from llmops_factory.errors import TaskInputError
 
+        endpoint_id = self.settings.gcp.endpoint_id
+        if endpoint_id:
+            return self.hook.get_endpoint(project_id=self.project, region=self.region, endpoint=endpoint_id)
         found = list(self.hook.list_endpoints(project_id=self.project, region=self.region,
                                               filter=f'display_name="{self.display_name}"'))
         if not found:
             raise TaskInputError(
                 f"no Vertex AI Endpoint named {self.display_name!r} in {self.project}/{self.region}: apply the "
-                "Terraform environment (it creates the endpoint) or set gcp.serving.endpoint_display_name"
+                "Terraform environment (it creates the endpoint) and set gcp.endpoint_id (LLMOPS_GCP__ENDPOINT_ID), "
+                "or set gcp.serving.endpoint_display_name"
             )
         return found[0]
 
@@ -343,3 +349,101 @@ class GcpPlatform(Platform):
         credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
         credentials.refresh(Request())
         return credentials.token
+
+    # -- monitoring: metric writes and alert sink ------------------------------------------------
+    def write_metric_points(self, points: list[Mapping[str, Any]]) -> int:
+        """Cloud Monitoring custom metrics: one ``create_time_series`` call (in chunks of 200, the API's
+        limit) with a GAUGE point per metric, model version and day. Metric types and label keys are
+        the catalogue's (``llmops_factory/observability/metrics.yaml``), the ones Terraform alerts on."""
+        from google.cloud import monitoring_v3
+
+        series = [time_series_request(p) for p in points]
+        if not series:
+            return 0
+        client = monitoring_v3.MetricServiceClient(credentials=self._credentials())
+        name = f"projects/{self.settings.require('gcp.project_id')}"
+        for i in range(0, len(series), 200):
+            client.create_time_series(name=name, time_series=series[i:i + 200])
+        return len(series)
+
+    def _credentials(self):
+        from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
+
+        return GoogleBaseHook(gcp_conn_id=self.settings.gcp.gcp_conn_id).get_credentials()
+
+    def publish_alerts(self, rows: list[Mapping[str, Any]]) -> int:
+        """The ``alerts`` BigQuery table (replaced by id); notification is Cloud Monitoring's, through the
+        alert policies Terraform sets on the metric points."""
+        if rows:
+            self.warehouse().upsert("alerts", list(rows))
+        return len(rows)
+
+    def replace_day_metrics(self, day: str, rows: list[Mapping[str, Any]]) -> int:
+        """Replace the day's ``monitoring_metrics`` rows in one BigQuery script (DELETE the day, INSERT
+        the rows with typed parameters), so a re-run or backfill rewrites exactly its day."""
+        warehouse = self.warehouse()
+        job = monitoring_metrics_job(warehouse.table("monitoring_metrics"), day, rows)
+        warehouse.hook.insert_job(configuration=job, project_id=warehouse.project,
+                                  location=warehouse.location).result()
+        return len(rows)
+
+    def query_monitoring(self, name: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Run a monitoring query (the BigQuery text of ``include/llmops_factory/monitoring/sql``)."""
+        from llmops_factory.monitoring import sql
+
+        warehouse = self.warehouse()
+        text = sql.bigquery(name, {t: warehouse.table(t) for t in sql.TABLES})
+        job = warehouse.hook.insert_job(
+            configuration={"query": {"query": text, "useLegacySql": False,
+                                     "parameterMode": "NAMED",
+                                     "queryParameters": sql.bigquery_parameters(params)}},
+            project_id=warehouse.project, location=warehouse.location,
+        )
+        return [dict(row.items()) for row in job.result()]
+
+    def serving_machine(self) -> dict[str, Any]:
+        """What one deployed model's replicas run on (the cost of serving it): the serving settings."""
+        serving = self.settings.gcp.serving
+        return {
+            "machine_type": serving.machine_type,
+            "accelerator_type": serving.accelerator_type or "NONE",
+            "accelerator_count": serving.accelerator_count,
+            "replicas": serving.min_replica_count,
+        }
+
+
+def time_series_request(point: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``TimeSeries`` of one monitoring point (``metric``, ``value``, ``labels``, ``end_time``)."""
+    from llmops_factory import observability
+
+    metric = observability.metric(point["metric"])
+    value = point["value"]
+    typed = {"int64_value": int(value)} if metric.value_type == "INT64" else {"double_value": float(value)}
+    end = point["end_time"]
+    return {
+        "metric": {"type": metric.type, "labels": observability.point_labels(**point["labels"])},
+        "resource": {"type": observability.catalogue().monitored_resource,
+                     "labels": {"project_id": point["project_id"]}},
+        "metric_kind": metric.kind,
+        "value_type": metric.value_type,
+        "points": [{"interval": {"end_time": {"seconds": int(end.timestamp())}}, "value": typed}],
+    }
+
+
+def monitoring_metrics_job(table: str, day: str, rows: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The BigQuery job that replaces one day of ``monitoring_metrics``."""
+    columns = {"metric_date": "DATE", "endpoint": "STRING", "model_version": "STRING", "prompt_version": "STRING",
+               "metric": "STRING", "value": "FLOAT64", "n": "INT64", "dag_run_id": "STRING"}
+    params = [{"name": "day", "parameterType": {"type": "DATE"}, "parameterValue": {"value": day}}]
+    values = []
+    for i, row in enumerate(rows):
+        for c, typ in columns.items():
+            v = row.get(c)
+            params.append({"name": f"r{i}_{c}", "parameterType": {"type": typ},
+                           "parameterValue": {"value": None if v is None else str(v)}})
+        values.append("(" + ", ".join(f"@r{i}_{c}" for c in columns) + ")")
+    statements = [f"DELETE FROM {table} WHERE metric_date = @day;"]
+    if values:
+        statements.append(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(values)};")
+    return {"query": {"query": "BEGIN TRANSACTION;\n" + "\n".join(statements) + "\nCOMMIT TRANSACTION;",
+                      "useLegacySql": False, "parameterMode": "NAMED", "queryParameters": params}}

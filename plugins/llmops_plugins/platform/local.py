@@ -254,3 +254,71 @@ class LocalPlatform(Platform):
             response = client.post(f"{base_url}/auth/token", json={"username": username, "password": password})
         response.raise_for_status()
         return response.json()["access_token"]
+
+    # -- monitoring: alert sink ------------------------------------------------------------------
+    def publish_alerts(self, rows: list[Mapping[str, Any]]) -> int:
+        """The local alert sink: the ``alerts`` table (replaced by id), one e-mail-style message per alert
+        in ``.llmops/outbox/alerts/`` (a re-run rewrites its own files), a log line each, and a JSON POST
+        to ``monitoring.webhook_url`` when it is set."""
+        import logging
+
+        log = logging.getLogger("llmops.alerts")
+        if not rows:
+            return 0
+        self.warehouse().upsert("alerts", list(rows))
+        outbox = self.settings.local.home / "outbox" / "alerts"
+        outbox.mkdir(parents=True, exist_ok=True)
+        to = self.settings.alert_email or "oncall@localhost"
+        for row in rows:
+            log.warning("LLMOPS_ALERT %s", json.dumps(dict(row), sort_keys=True, default=str))
+            subject = f"[{row['severity']}] {row['metric']} {row.get('model_version') or ''}".strip()
+            body = "\n".join(f"{k}: {v}" for k, v in row.items() if k != "message")
+            (outbox / f"{row['alert_id']}.eml").write_text(
+                f"To: {to}\nSubject: {subject}\n\n{row['message']}\n\n{body}\n", encoding="utf-8"
+            )
+        url = self.settings.monitoring.webhook_url
+        if url:
+            import httpx
+
+            for row in rows:
+                payload = json.loads(json.dumps(dict(row), default=str))
+                httpx.post(url, json=payload, timeout=10.0).raise_for_status()
+        return len(rows)
+
+    def write_metric_points(self, points: list[Mapping[str, Any]]) -> int:
+        """Locally the ``monitoring_metrics`` table is the metric store: nothing more to write."""
+        return 0
+
+    def replace_day_metrics(self, day: str, rows: list[Mapping[str, Any]]) -> int:
+        """Replace the ``monitoring_metrics`` rows of ``day`` with ``rows`` in one transaction."""
+        from llmops_factory.warehouse import duck
+
+        with duck.session(self.settings.local.warehouse_path) as conn:
+            duck.ensure_tables(conn, ["monitoring_metrics"])
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                conn.execute("DELETE FROM monitoring_metrics WHERE metric_date = CAST(? AS DATE)", [day])
+                if rows:
+                    cols = ["metric_date", "endpoint", "model_version", "prompt_version", "metric", "value", "n",
+                            "dag_run_id"]
+                    conn.executemany(
+                        f"INSERT INTO monitoring_metrics ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                        [[r.get(c) for c in cols] for r in rows],
+                    )
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
+        return len(rows)
+
+    def query_monitoring(self, name: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Run a monitoring query (``include/llmops_factory/monitoring/sql``) on DuckDB."""
+        from llmops_factory.monitoring import sql
+        from llmops_factory.warehouse import duck
+
+        with duck.session(self.settings.local.warehouse_path) as conn:
+            return sql.run_duckdb(conn, name, params)
+
+    def serving_machine(self) -> dict[str, Any]:
+        """What one deployed model's replica runs on (the cost of serving it): this machine."""
+        return {"machine_type": self.settings.monitoring.local_machine_type}

@@ -104,7 +104,7 @@ def resolve_release(
         )
         if params.get(k)
     }
-    percent = int(params.get("canary_percent", 10))
+    percent = int(params.get("canary_percent") or platform.settings.deploy.canary_percent)
     return Release(
         model_name=platform.settings.use_case,
         model_version=model_version,

@@ -39,13 +39,6 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 BASE_MODEL_NAME = "llmops-tiny-llama"
 BASE_CORPUS_START = "2025-12-01"
 BASE_CORPUS_DAYS = 7
-#: trigger-form parameters → trainer flags shared by every trial of a sweep
-_HPARAM_MAP = {
-    "lora_alpha": "lora_alpha",
-    "lora_dropout": "lora_dropout",
-    "target_modules": "lora_target_modules",
-    "epochs": "num_train_epochs",
-}
 
 
 # -- assemble_snapshot ----------------------------------------------------------------------------
@@ -173,25 +166,35 @@ def plan_training(
     snapshot: Mapping[str, Any],
     base_model: str,
     run_id: str,
-    sweep: Mapping[str, Any],
+    *,
+    lora_r: Sequence[int] | None = None,
+    learning_rate: Sequence[float] | None = None,
+    lora_alpha: int | None = None,
+    lora_dropout: float | None = None,
+    target_modules: Sequence[str] | None = None,
+    epochs: float | None = None,
+    machine_type: str | None = None,
+    accelerator_type: str | None = None,
+    accelerator_count: int | None = None,
 ) -> list[dict[str, Any]]:
     """One trial per point of the sweep grid (``lora_r`` × ``learning_rate``), keyed by the DAG run.
 
-    ``sweep`` holds the trigger form's values (``lora_r``, ``learning_rate``, ``lora_alpha``,
-    ``lora_dropout``, ``target_modules``, ``epochs``, ``machine_type``, ``accelerator_type``,
-    ``accelerator_count``); empty or ``None`` values mean "the trainer config / setting".
+    ``None`` or empty values mean "the trainer config" (hyper-parameters) or "the setting" (machine).
     """
     from llmops_plugins.platform import get_platform
 
     platform = get_platform()
     pin = PromptPin.from_dict(prompt, where="resolve_prompt")
     snap = SnapshotRef.from_dict(snapshot, where="assemble_snapshot")
-    ranks = list(sweep.get("lora_r") or [8])
-    rates = list(sweep.get("learning_rate") or [2e-3])
+    ranks = list(lora_r or [8])
+    rates = list(learning_rate or [2e-3])
     day = snap.window_end.replace("-", "")
     use_case = re.sub(r"[^a-z0-9-]", "-", platform.settings.use_case.lower())
-    common = {k: sweep[p] for p, k in _HPARAM_MAP.items() if sweep.get(p) not in (None, "", [])}
-    machine = {k: sweep.get(k) for k in ("machine_type", "accelerator_type", "accelerator_count")}
+    shared = {"lora_alpha": lora_alpha, "lora_dropout": lora_dropout, "lora_target_modules": target_modules,
+              "num_train_epochs": epochs}
+    common = {k: v for k, v in shared.items() if v not in (None, "", [])}
+    machine = {"machine_type": machine_type, "accelerator_type": accelerator_type,
+               "accelerator_count": accelerator_count}
     trials = [
         TrainingTrial(
             model_version=f"{use_case}-{day}-{layout.run_id_hash(run_id)}-t{index}",
@@ -336,7 +339,7 @@ class RunTrainingJob(Step):
             },
             staging_bucket=f"gs://{staging}",
             base_output_dir=platform.uri(layout.model(self.model_version)),
-            service_account=service_account,
+            service_account=training.service_account or service_account,
             machine_type=training.machine_type,
             accelerator_type=training.accelerator_type,
             accelerator_count=training.accelerator_count,

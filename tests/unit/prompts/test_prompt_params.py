@@ -6,6 +6,7 @@ import json
 
 import httpx
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
 pytest.importorskip("airflow.sdk")
 
@@ -110,8 +111,10 @@ def test_note_failure_does_not_fail_the_task(prompts_dir, storage_root, monkeypa
 
 def test_unknown_alias_fails_the_task_clearly(prompts_dir, storage_root):
     publish_repo(storage_root, prompts_dir=prompts_dir)
-    with pytest.raises(PromptError, match="alias support_assistant@production does not exist"):
+    with pytest.raises(AirflowFailException, match="alias support_assistant@production does not exist") as failed:
         prompt_params.resolve_prompt_for_run("support_assistant@production", None, root=storage_root)
+    # a reference that does not resolve fails the task at once: a retry would resolve it the same way
+    assert isinstance(failed.value.__cause__, PromptError)
 
 
 def test_local_token_uses_the_simple_auth_manager_password_file(tmp_path, monkeypatch):

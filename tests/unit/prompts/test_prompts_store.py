@@ -14,15 +14,16 @@ from llmops_factory.prompts import (
     PromptError,
     PromptNotFoundError,
     PublishConflictError,
+    bundles,
     get_alias,
-    load_bundle,
+    load_prompt,
+    publish,
     publish_prompt,
     publish_repo,
     published_versions,
     resolve,
     set_alias,
 )
-from llmops_factory.prompts import store as store_module
 from llmops_factory.prompts.loader import load_file, parse_prompt
 
 from .helpers import GOOD, write_prompt
@@ -39,6 +40,7 @@ def files_under(path: Path) -> list[str]:
 def test_publish_writes_bundle_with_manifest(prompts_dir, storage_root):
     results = publish_repo(storage_root, prompts_dir=prompts_dir)
     assert [(r.name, r.version, r.status) for r in results] == [
+        ("general_assistant", "1.0.0", "published"),
         ("support_assistant", "1.0.0", "published"),
         ("support_assistant", "1.1.0", "published"),
         ("support_instruction", "1.0.0", "published"),
@@ -74,20 +76,20 @@ def test_republish_with_different_content_is_refused(tmp_path, storage_root):
         PublishConflictError, match=r"prompt demo@1\.0\.0 is already published .* bump the version"
     ):
         publish_prompt(other, changed.encode(), storage_root)
-    assert load_bundle("demo", "1.0.0", storage_root).hash == prompt.hash  # untouched
+    assert load_prompt("demo@1.0.0", root=storage_root).hash == prompt.hash  # untouched
 
 
 def test_failed_publish_leaves_nothing_behind(tmp_path, storage_root, monkeypatch):
     path = write_prompt(tmp_path, GOOD)
     prompt, _ = load_file(path)
-    original = store_module.Storage.write
+    original = bundles.Storage.write
 
     def failing_write(self, relative, data, *, exclusive=False):
         if relative.endswith("manifest.json"):
             raise OSError("disk full")
         return original(self, relative, data, exclusive=exclusive)
 
-    monkeypatch.setattr(store_module.Storage, "write", failing_write)
+    monkeypatch.setattr(bundles.Storage, "write", failing_write)
     with pytest.raises(OSError, match="disk full"):
         publish_prompt(prompt, path.read_bytes(), storage_root, source_path=path)
     assert files_under(bundle_dir(storage_root, "demo", "1.0.0")) == []
@@ -102,11 +104,11 @@ def test_files_without_manifest_are_not_a_bundle(tmp_path, storage_root):
     with pytest.raises(
         PromptNotFoundError, match=r"demo@1\.0\.0 is not published .*published versions of demo: none"
     ):
-        load_bundle("demo", "1.0.0", storage_root)
+        load_prompt("demo@1.0.0", root=storage_root)
     path = write_prompt(tmp_path, GOOD)
     prompt, _ = load_file(path)
     assert publish_prompt(prompt, path.read_bytes(), storage_root).status == "published"
-    assert load_bundle("demo", "1.0.0", storage_root).hash == prompt.hash
+    assert load_prompt("demo@1.0.0", root=storage_root).hash == prompt.hash
 
 
 def test_publish_refuses_an_invalid_repository(prompts_dir, storage_root):
@@ -122,7 +124,7 @@ def test_tampered_bundle_file_is_detected(prompts_dir, storage_root):
     target = bundle_dir(storage_root, "support_assistant", "1.0.0") / "prompt.yaml"
     target.write_text(target.read_text().replace("temperature: 0.2", "temperature: 1.5"))
     with pytest.raises(BundleIntegrityError, match=r"prompt\.yaml has sha256 .* modified after publishing"):
-        load_bundle("support_assistant", "1.0.0", storage_root)
+        load_prompt("support_assistant@1.0.0", root=storage_root)
     with pytest.raises(BundleIntegrityError):
         publish_repo(storage_root, prompts_dir=prompts_dir)  # an identical republish must not bless it
 
@@ -167,8 +169,8 @@ def test_aliases(prompts_dir, storage_root):
         "production",
         "support_assistant@1.0.0",
     )
-    assert resolved.as_dict()["requested"] == "support_assistant@production"
-    assert set(resolved.as_dict()) >= {"name", "version", "hash", "ref"}
+    assert resolved.to_dict()["requested"] == "support_assistant@production"
+    assert set(resolved.to_dict()) >= {"name", "version", "hash", "ref"}
     again = set_alias("support_assistant", "production", "1.0.0", storage_root)
     assert not again.changed
     moved = set_alias("support_assistant", "production", "1.1.0", storage_root, set_by="run-2")
@@ -221,7 +223,7 @@ def test_provenance_from_git_commit_time(tmp_path, storage_root):
     _git(repo, "init", "-q", env=env)
     _git(repo, "add", ".", env=env)
     _git(repo, "commit", "-q", "-m", "prompt", env=env)
-    provenance = store_module.source_provenance(path)
+    provenance = publish.source_provenance(path)
     assert provenance["created_at"] == "2026-01-02T02:04:05Z"
     assert provenance["created_at_source"] == "git commit time"
     assert len(provenance["source_commit"]) == 40 and provenance["source_dirty"] is False
@@ -235,7 +237,7 @@ def test_provenance_outside_git_uses_mtime_and_says_so(tmp_path, monkeypatch):
 
     os.utime(path, (os_time, os_time))
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    provenance = store_module.source_provenance(path)
+    provenance = publish.source_provenance(path)
     assert provenance["created_at"] == "2026-01-01T00:00:00Z"
     assert provenance["created_at_source"] == "file mtime (not a git checkout)"
     assert provenance["source_commit"] is None

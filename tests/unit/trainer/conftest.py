@@ -45,11 +45,9 @@ TINY_MODEL_FLAGS = [
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
-    """Environment for running the entrypoint as a process (repository packages on the path)."""
-    paths = [str(REPO / p) for p in ("include", "plugins", "trainer")]
+    """Environment for running the entrypoint as a process (the project is installed in the venv)."""
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]),
         "OMP_NUM_THREADS": "1",
         "TOKENIZERS_PARALLELISM": "false",
     }
