@@ -283,10 +283,9 @@ class SmokeTest(Step):
     def instances(self, platform, release: Release) -> list[dict[str, Any]]:
         """The shorter half of the served prompt version's worked examples: real variables the prompt was
         written for (the longest examples probe the token budget, not whether the model answers)."""
-        from llmops_factory.prompts import render
-        from llmops_factory.prompts.store import load_published
+        from llmops_factory.prompts import load_prompt, render
 
-        prompt = load_published(release.prompt_ref, platform.storage_uri)
+        prompt = load_prompt(release.prompt_ref, root=platform.storage_uri)
         examples = sorted(prompt.spec.examples, key=lambda e: len(render(prompt, e.variables).text))
         return [dict(e.variables) for e in examples[: max(1, len(examples) // 2)]]
 
