@@ -234,6 +234,7 @@ def deployed_model_request(settings: Settings, model_name: str, registry_version
     return {
         "model": f"{model_name}@{registry_version}",
         "display_name": display_name[:128],
+        "service_account": serving.service_account or settings.require("gcp.service_account"),
         "dedicated_resources": {
             "machine_spec": machine_spec,
             "min_replica_count": serving.min_replica_count,
@@ -255,15 +256,20 @@ class VertexEndpointService:
         self.hook = EndpointServiceHook(gcp_conn_id=settings.gcp.gcp_conn_id)
 
     def resource(self) -> Any:
-        """The endpoint, found by display name; fails naming the setting when Terraform has not made it."""
+        """The endpoint: ``gcp.endpoint_id`` (Terraform's output), else found by display name; fails naming
+        the settings when Terraform has not made it."""
         from llmops_factory.errors import TaskInputError
 
+        endpoint_id = self.settings.gcp.endpoint_id
+        if endpoint_id:
+            return self.hook.get_endpoint(project_id=self.project, region=self.region, endpoint=endpoint_id)
         found = list(self.hook.list_endpoints(project_id=self.project, region=self.region,
                                               filter=f'display_name="{self.display_name}"'))
         if not found:
             raise TaskInputError(
                 f"no Vertex AI Endpoint named {self.display_name!r} in {self.project}/{self.region}: apply the "
-                "Terraform environment (it creates the endpoint) or set gcp.serving.endpoint_display_name"
+                "Terraform environment (it creates the endpoint) and set gcp.endpoint_id (LLMOPS_GCP__ENDPOINT_ID), "
+                "or set gcp.serving.endpoint_display_name"
             )
         return found[0]
 
