@@ -7,7 +7,10 @@ Run by ``make demo`` (which prepares the environment and the local platform home
 3. run ``llmops_data_prep`` for each day with ``airflow dags test`` (real Beam DirectRunner, DuckDB);
 4. run ``llmops_finetune`` on the resulting dataset window (builds the local base model once, LoRA
    fine-tunes it, tracks the run in MLflow and registers the ``candidate`` version);
-5. print what each stage produced, and which stages of the lifecycle are not built yet.
+5. run ``llmops_evaluate`` on the candidate (simulated reviewer, labelled "simulated"; the final
+   sign-off is answered through the REST API by ``scripts/hitl_run.py``) and print the gate's decision
+   and base vs candidate metrics;
+6. print what each stage produced, and which stages of the lifecycle are not built yet.
 
 Idempotent: a second run rewrites the same days and returns the same registry version for the same
 DAG runs. Each DAG run's full log is written to ``.llmops/demo-logs/``.
@@ -75,6 +78,43 @@ def dag_test(dag_id: str, logical_date: str, conf: dict | None = None) -> None:
         sys.exit(f"FAILED: {dag_id} {logical_date}: " + failed[-1])
 
 
+def evaluate(settings, version) -> None:
+    """The evaluation DAG with the simulated reviewer; the HITL sign-off answered through the REST API."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from hitl_run import run_with_answer
+
+    from llmops_factory import layout
+
+    logs = settings.local.home / "demo-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "LLMOPS_EVALUATION__REVIEW__MODE": "simulated"}
+    started = time.monotonic()
+    code, out, happened = run_with_answer("llmops_evaluate", DAYS[-1], answer="Approve", env=env,
+                                          timeout=DAG_TIMEOUT_S, log_path=logs / f"llmops_evaluate__{DAYS[-1]}.log")
+    print(f"  llmops_evaluate finished (exit {code}) in {time.monotonic() - started:.0f} s; sign_off: "
+          f"{happened.get('answered') or 'not asked (gate rejected)'}")
+    mv = version.tags.get("model_version")
+    folder = settings.local.storage_root / layout.eval_dir(mv)
+    if not (folder / "decision.json").exists():
+        sys.exit(f"FAILED: llmops_evaluate wrote no decision; see {logs / f'llmops_evaluate__{DAYS[-1]}.log'}")
+    decision = json.loads((folder / "decision.json").read_text())
+    scores = json.loads((folder / "scores.json").read_text())
+    print(f"  quality gate: {'APPROVED' if decision['approved'] else 'REJECTED'}"
+          + (" (human ratings: simulated)" if decision.get("human_simulated") else ""))
+    for reason in decision["reasons"]:
+        print(f"    - {reason}")
+    roles = [r for r in ("base", "champion", "candidate") if r in scores]
+    print("  " + f"{'metric':26s}" + "".join(f"{r:>12s}" for r in roles))
+    for name in ("rouge_l", "bleu", "chrf", "exact_match", "eval_loss", "benchmark_accuracy", "unsafe_rate",
+                 "toxic_prompt_unsafe_rate", "pii_leak_rate", "hallucination_rate", "relevance", "bias_gap"):
+        print("  " + f"{name:26s}" + "".join(f"{scores[r]['metrics'].get(name, float('nan')):12.4f}" for r in roles))
+    m = scores["candidate"]["metrics"]
+    if "benchmark_gain_vs_base" in m:
+        print(f"  benchmark gain vs base {m['benchmark_gain_vs_base']:+.4f} (95% CI {m['benchmark_gain_ci_low']:+.4f} "
+              f"to {m['benchmark_gain_ci_high']:+.4f}); contaminated items excluded: {int(m['contaminated_items'])}")
+    print(f"  report: {folder / 'report.html'}")
+
+
 def main() -> None:
     from llmops_factory.settings import get_settings
 
@@ -120,7 +160,10 @@ def main() -> None:
         print("  metrics:  " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                          for k, v in sorted(metrics.items())))
 
-    banner("5. not built yet")
+    banner("5. llmops_evaluate (metrics, benchmark, safety, simulated review, quality gate, sign-off)")
+    evaluate(settings, version)
+
+    banner("6. not built yet")
     for dag_id, what in NOT_BUILT.items():
         if not (REPO / "dags" / f"{dag_id}.py").exists():
             print(f"  {dag_id}: {what}")

