@@ -286,11 +286,18 @@ def test_the_terraform_endpoint_id_is_used_when_set(gcp_env, monkeypatch):
     from llmops_plugins.stages.serving import ReadEndpoint
 
     monkeypatch.setenv("LLMOPS_GCP__ENDPOINT_ID", "4242")
-    endpoint = SimpleNamespace(name=ENDPOINT, traffic_split={"111": 100}, deployed_models=[
-        SimpleNamespace(id="111", display_name="support-assistant-20260101-bb-t0+support_assistant@1.0.0")])
+    endpoint = SimpleNamespace(
+        name=ENDPOINT,
+        traffic_split={"111": 100},
+        deployed_models=[
+            SimpleNamespace(id="111", display_name="support-assistant-20260101-bb-t0+support_assistant@1.0.0")
+        ],
+    )
     step = ReadEndpoint(task_id="read_endpoint")
-    with mock.patch.object(EndpointServiceHook, "get_endpoint", return_value=endpoint) as get, \
-            mock.patch.object(EndpointServiceHook, "list_endpoints") as lst:
+    with (
+        mock.patch.object(EndpointServiceHook, "get_endpoint", return_value=endpoint) as get,
+        mock.patch.object(EndpointServiceHook, "list_endpoints") as lst,
+    ):
         view = step.execute(_context(step))
     assert get.call_args.kwargs == {"project_id": "acme-llmops", "region": "europe-west4", "endpoint": "4242"}
     lst.assert_not_called()

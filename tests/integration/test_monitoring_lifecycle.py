@@ -30,8 +30,10 @@ pytestmark = [
     pytest.mark.integration,
     # Three tiny models, two serving containers and two monitoring runs: longer than CI's budget allows on
     # 2 cores today, so it runs on request (LLMOPS_E2E_MONITORING=1), not in `make test`.
-    pytest.mark.skipif(not os.environ.get("LLMOPS_E2E_MONITORING"),
-                       reason="long end-to-end monitoring story; set LLMOPS_E2E_MONITORING=1 to run it"),
+    pytest.mark.skipif(
+        not os.environ.get("LLMOPS_E2E_MONITORING"),
+        reason="long end-to-end monitoring story; set LLMOPS_E2E_MONITORING=1 to run it",
+    ),
 ]
 
 REPO = Path(__file__).resolve().parents[2]
