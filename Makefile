@@ -23,6 +23,10 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := True
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS := admin:admin
 export AIRFLOW__API__PORT ?= 8080
+# Task processes call the API back on these URLs: derived from the port, so any free port works.
+export AIRFLOW__API__BASE_URL ?= http://localhost:$(AIRFLOW__API__PORT)
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL ?= $(AIRFLOW__API__BASE_URL)/execution/
+MLFLOW_PORT ?= 5000
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= INFO
 export PYTHONDONTWRITEBYTECODE := 1
 export TOKENIZERS_PARALLELISM := false
@@ -30,7 +34,7 @@ export HF_HUB_OFFLINE := 1
 export MLFLOW_TRACKING_URI := sqlite:///$(LLMOPS_LOCAL__HOME)/mlflow/mlflow.db
 export LLMOPS_CHECKOV := $(TOOLS_VENV)/bin/checkov
 
-.PHONY: help venv tools init demo test test-fast airflow bundle lint bench lock prompts clean
+.PHONY: help venv tools init demo test test-fast prompts airflow mlflow bundle lint bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,8 +61,16 @@ test: init tools lint ## Lint, then run the whole test suite (what CI runs)
 test-fast: init tools ## Unit and DAG tests only (no end-to-end runs)
 	@$(PY) -m pytest -m "not integration"
 
-airflow: init ## Start the Airflow UI (standalone) on the local target with all DAGs
+prompts: init ## Publish the prompt bundles to the local storage root (idempotent)
+	@$(PY) -m llmops_factory.prompts publish
+
+airflow: init ## Publish the prompts, then start Airflow (UI, scheduler, triggerer) with all DAGs
 	@$(PY) scripts/airflow_standalone.py
+
+mlflow: init ## Open the MLflow UI (runs, metrics, model registry) on the local store
+	@echo "MLflow UI: http://127.0.0.1:$(MLFLOW_PORT)   (store $(MLFLOW_TRACKING_URI)) — Ctrl-C to stop"
+	@$(VENV)/bin/mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" \
+		--default-artifact-root "file://$(LLMOPS_LOCAL__HOME)/mlflow/artifacts" --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 bundle: venv ## Build the Cloud Composer upload bundle in build/composer/
 	@$(PY) -m llmops_factory.bundle build --out build/composer

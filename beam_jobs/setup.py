@@ -42,7 +42,10 @@ REQUIREMENTS = [
 
 def _packages() -> list[str]:
     factory = ["llmops_factory"] + [
-        "llmops_factory." + p for p in setuptools.find_packages(FACTORY, exclude=["*.tests", "*.tests.*", *NOT_SHIPPED, *(f"{n}.*" for n in NOT_SHIPPED)])
+        "llmops_factory." + p
+        for p in setuptools.find_packages(
+            FACTORY, exclude=["*.tests", "*.tests.*", *NOT_SHIPPED, *(f"{n}.*" for n in NOT_SHIPPED)]
+        )
     ]
     return setuptools.find_packages(HERE, include=["llmops_beam", "llmops_beam.*"]) + factory
 
@@ -55,7 +58,9 @@ class BundlingSdist(sdist):
         super().make_release_tree(base_dir, inside)
         target = os.path.join(base_dir, "llmops_factory")
         if not os.path.isdir(target):
-            shutil.copytree(FACTORY, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *NOT_SHIPPED))
+            shutil.copytree(
+                FACTORY, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *NOT_SHIPPED)
+            )
 
 
 setuptools.setup(

@@ -72,18 +72,28 @@ def _env(target: str) -> dict[str, str]:
 def cold(path: Path, target: str, runs: int) -> tuple[float, bool]:
     times, aip = [], False
     for _ in range(runs):
-        proc = subprocess.run([sys.executable, "-c", _COLD, str(path)], env=_env(target), capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", _COLD, str(path)], env=_env(target), capture_output=True, text=True
+        )
         if proc.returncode != 0:
             raise SystemExit(f"{path.name} failed to parse on {target}:\n{proc.stderr[-3000:]}")
-        lines = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line and line[:2] in ("T=", "AI"))
+        lines = dict(
+            line.split("=", 1)
+            for line in proc.stdout.splitlines()
+            if "=" in line and line[:2] in ("T=", "AI")
+        )
         times.append(float(lines["T"]))
         aip = aip or lines.get("AIP") == "1"
     return statistics.median(times), aip
 
 
 def steady(path: Path, target: str, runs: int) -> float:
-    proc = subprocess.run([sys.executable, "-c", _STEADY, str(path), str(runs)], env=_env(target),
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _STEADY, str(path), str(runs)],
+        env=_env(target),
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"{path.name} failed to parse on {target}:\n{proc.stderr[-3000:]}")
     line = [x for x in proc.stdout.splitlines() if x.startswith("T=")][-1]
@@ -91,7 +101,9 @@ def steady(path: Path, target: str, runs: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     files = sorted((REPO / "dags").glob("*.py"))

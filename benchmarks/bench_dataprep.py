@@ -49,15 +49,16 @@ def generate(root: Path, records: int, seed: int) -> dict:
 
 
 # -- 1. element logic ------------------------------------------------------------------------------
-def element_throughput(root: Path, limit: int) -> dict:
-    """CPU docs/s of each step's element function over the first ``limit`` raw records of the day."""
+def element_throughput(root: Path, limit: int, quality_batch: int = 256) -> dict:
+    """CPU docs/s of each step's element function over the first ``limit`` raw records of the day
+    (the quality step on batches of ``quality_batch`` records, as ``QualityFilter`` runs it)."""
     from llmops_beam.dedup import MinHashFn, content_hash
     from llmops_beam.format import FormatExamplesFn, PortablePrompt
     from llmops_beam.io import ReadPartitionFileFn, list_partition_files
     from llmops_beam.normalize import normalize_text
     from llmops_beam.parse import RecordError, parse_raw
     from llmops_beam.pipeline import DEFAULT_INSTRUCTION_PROMPT, DEFAULT_PROMPT
-    from llmops_beam.quality import LanguageIdentifier, check_quality
+    from llmops_beam.quality import LanguageIdentifier, check_quality_batch
     from llmops_factory.dataprep.pii import PiiRedactor
     from llmops_factory.prompts import load_prompt
     from llmops_factory.safety import ToxicityClassifier
@@ -91,6 +92,14 @@ def element_throughput(root: Path, limit: int) -> dict:
         counts[name] += 1
         return out
 
+    def timed_batch(name, fn, batch, *args):
+        start = time.process_time()
+        out = fn(batch, *args)
+        timings[name] += time.process_time() - start
+        counts[name] += len(batch)
+        return out
+
+    cleaned = []
     for raw in raws:
         try:
             record = timed("parse", parse_raw, raw)
@@ -102,15 +111,20 @@ def element_throughput(root: Path, limit: int) -> dict:
         record["texts"] = timed(
             "redact_pii", lambda r: [[lb, redactor.redact(t)[0]] for lb, t in r["texts"]], record
         )
-        reason, language = timed(
-            "quality", check_quality, record, 20, 20_000, frozenset({"en"}), lid, toxicity
+        cleaned.append(record)
+    # the quality step runs on batches, as in the pipeline (BatchElements → one model call per batch)
+    for i in range(0, len(cleaned), quality_batch):
+        batch = cleaned[i : i + quality_batch]
+        results = timed_batch(
+            "quality", check_quality_batch, batch, 20, 20_000, frozenset({"en"}), lid, toxicity
         )
-        if reason:
-            continue
-        record["language"] = language
-        record["content_hash"] = timed("content_hash", content_hash, record)
-        timed("minhash", lambda r: list(minhash.process(r)), record)
-        timed("format", lambda r: list(fmt.process(r)), record)
+        for record, (reason, language) in zip(batch, results, strict=True):
+            if reason:
+                continue
+            record["language"] = language
+            record["content_hash"] = timed("content_hash", content_hash, record)
+            timed("minhash", lambda r: list(minhash.process(r)), record)
+            timed("format", lambda r: list(fmt.process(r)), record)
     total = sum(timings.values())
     per_step = {
         name: {
@@ -162,7 +176,10 @@ def end_to_end(root: Path, workers: int, mode: str, timeout: int, max_rss_gib: f
         "--direct_running_mode",
         mode,
     ]
+    import resource
+
     peak = 0
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
@@ -184,6 +201,10 @@ def end_to_end(root: Path, workers: int, mode: str, timeout: int, max_rss_gib: f
             )
         time.sleep(0.25)
     wall = time.perf_counter() - start
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the pipeline process (DirectRunner in_memory runs in it): unlike wall time, this
+    # hardly changes when other work shares the machine
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     reader.join(timeout=5)
     if proc.returncode != 0:
         raise RuntimeError(f"pipeline failed (exit {proc.returncode}):\n{''.join(output[-40:])}")
@@ -197,6 +218,8 @@ def end_to_end(root: Path, workers: int, mode: str, timeout: int, max_rss_gib: f
         "records_in": totals["records_in"],
         "examples_out": totals["examples_out"],
         "records_per_s": round(totals["records_in"] / wall, 1),
+        "cpu_s": round(cpu, 2),
+        "records_per_cpu_s": round(totals["records_in"] / cpu, 1) if cpu else None,
         "peak_rss_mib": round(peak / 2**20),
         "workers": workers,
         "mode": mode,
@@ -256,6 +279,9 @@ BEFORE = {
         "person_name": (1.0, 0.0417),
     },
     "element_docs_per_s_per_core": 789,
+    # the previous step of this design (toxicity model per record, every text deciding), same scoring
+    "person_claimed_scope": (1.0, 0.7808),  # token P / R on the names in greeting/sign-off position
+    "real_instructions_flagged": 1,
 }
 
 
@@ -272,17 +298,30 @@ def real_data() -> dict:
     sentences = realdata.load_pii_sentences()
     pii = realdata.score_pii(redactor.find, sentences)
     pii_ms = 1000 * (time.process_time() - start) / len(sentences)
+    person_scope = realdata.score_person_claimed_scope(redactor.find, sentences)
     clf = ToxicityClassifier()
     rows = realdata.load_offensive()
     scores = clf.scores([t for t, _ in rows])
     toxicity = realdata.score_toxicity(scores, [c for _, c in rows], clf.threshold)
     sweep = [realdata.score_toxicity(scores, [c for _, c in rows], t) for t in (0.5, 0.7, 0.8, 0.9, 0.95)]
+    # the 252 human-written instructions (one example per instance): the toxicity rule as the pipeline
+    # applies it (every text but the instruction's input material decides), and every text deciding
+    from llmops_beam.quality import toxicity_indices
+
     texts = []
     for record in realdata.instruction_records():
         for inst in record["instances"]:
-            texts.append([record["instruction"], inst["input"], inst["output"]])
-    flagged = sum(max(clf.scores(t)) >= clf.threshold for t in texts)
+            texts.append(
+                [("instruction", record["instruction"]), ("input", inst["input"]), ("output", inst["output"])]
+            )
+    flagged_by_scope = {}
+    for scope in ("except_input", "all"):
+        flagged_by_scope[scope] = sum(
+            max(clf.scores([t[i][1] for i in toxicity_indices(t, scope)])) >= clf.threshold for t in texts
+        )
+    flagged = flagged_by_scope["except_input"]
     toxicity["real_instructions_flagged"] = flagged
+    toxicity["real_instructions_flagged_all_texts"] = flagged_by_scope["all"]
     toxicity["real_instructions_fpr"] = round(flagged / len(texts), 4)
     print("\nPII on pii-presidio-synth-v2.json (token precision / recall; before -> after)")
     print(
@@ -294,6 +333,12 @@ def real_data() -> dict:
             f"{kind:<13}{row['label']:<15}{row['gold_spans']:>6}  {bp:>9.4f}{row['token_precision'] or 0:>9.4f}"
             f"  {br:>9.4f}{row['token_recall'] or 0:>9.4f}"
         )
+    bp, br = BEFORE["person_claimed_scope"]
+    print(
+        f"{'person_name':<13}{'(claimed)':<15}{person_scope['gold_spans_in_scope']:>6}  {bp:>9.4f}"
+        f"{person_scope['token_precision'] or 0:>9.4f}  {br:>9.4f}{person_scope['token_recall'] or 0:>9.4f}"
+        "   <- names in greeting / introduction / authorship / sign-off position"
+    )
     print(f"PII recognisers: {pii_ms:.3f} ms CPU per sentence")
     print("\nToxicity (alt-profanity-check; Davidson figures are in-sample for this model)")
     for row in sweep:
@@ -301,9 +346,14 @@ def real_data() -> dict:
             f"  threshold {row['threshold']:.2f}: precision {row['precision']}, recall {row['recall']} "
             f"(hate speech {row['recall_hate_speech']}), FPR on 'neither' {row['false_positive_rate_neither']}"
         )
-    print(f"  real instructions flagged at {clf.threshold}: {flagged} of {len(texts)}")
+    print(
+        f"  real instructions flagged at {clf.threshold}: {flagged} of {len(texts)} (before: "
+        f"{BEFORE['real_instructions_flagged']}; {flagged_by_scope['all']} if every text decided, "
+        "the instruction's input material included)"
+    )
     return {
         "pii": pii,
+        "pii_person_claimed_scope": person_scope,
         "pii_ms_per_sentence": round(pii_ms, 3),
         "toxicity": toxicity,
         "toxicity_sweep": sweep,

@@ -21,6 +21,9 @@ policies, ticket CSVs) into curated instruction-tuning examples:
    `llmops_finetune`.
 
 **Failures and what to do.**
+- `resolve_prompt` failed with `PromptNotFoundError`: the prompt version is not published in the
+  storage root. `make airflow` publishes the repository's prompts when it starts; elsewhere run
+  `python -m llmops_factory.prompts publish` (idempotent), then clear the task.
 - `wait_for_raw_partition` timed out: the day's raw data never landed. Check the upstream export;
   when the files are there, clear the task (the run resumes from it).
 - `prepare_dataset` failed: read the Beam/Dataflow log (link in the task log). A bad *record* never

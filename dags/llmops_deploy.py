@@ -93,12 +93,13 @@ from llmops_plugins.stages.serving import (
             "was trained with. Another prompt with the same weights = a prompt-only A/B.",
         ),
         "canary_percent": Param(
-            10,
-            type="integer",
+            None,
+            type=["null", "integer"],
             minimum=1,
             maximum=99,
             title="Canary traffic (%)",
-            description="Share of traffic for the new model; the first deployment takes 100.",
+            description="Share of traffic for the new model (empty: the deploy.canary_percent setting, 10); "
+            "the first deployment takes 100.",
         ),
         "machine_type": Param(
             "",
@@ -135,6 +136,12 @@ from llmops_plugins.stages.serving import (
         "smoke_max_latency_ms": Param(
             30000, type="integer", minimum=1, title="Smoke-test latency limit (ms)"
         ),
+        "smoke_require_text": Param(
+            True,
+            type="boolean",
+            title="Smoke test needs non-empty answers",
+            description="Off only for a model that is not meant to answer in words yet.",
+        ),
     },
 )
 def llmops_deploy():
@@ -161,6 +168,7 @@ def llmops_deploy():
         deployment=deployed.output,
         requests="{{ params.smoke_requests }}",
         max_latency_ms="{{ params.smoke_max_latency_ms }}",
+        require_text="{{ params.smoke_require_text }}",
         execution_timeout=dt.timedelta(minutes=15),
         **endpoint_task,
     )

@@ -16,7 +16,8 @@
    (A100 by default, deferrable) on gcp, the same entrypoint as a process locally. Checkpoints go to
    `models/<model_version>/checkpoints/`; a retried task resumes from the newest one.
 6. `cleanup_training_jobs` — teardown: cancels any training job of this run still running (a Vertex
-   AI training pipeline labelled with the run, or a local trainer process), whatever happened upstream.
+   AI training pipeline labelled with the run, or a local trainer process), whatever happened upstream
+   (it also runs, with nothing to cancel, when an early task failed).
 7. `select_best` — the trial with the lowest held-out loss becomes the candidate; all stay tracked
    (MLflow locally, Vertex AI Experiments on gcp) for comparison.
 8. `register_candidate` — registers it as a new version of the use case's model with alias
@@ -25,6 +26,9 @@
 9. `publish_candidate` — emits the `llmops_candidate_model` asset event (evaluation starts from it).
 
 **Failures and what to do.**
+- `resolve_prompt` failed with `PromptNotFoundError`: the prompt version is not published. `make
+  airflow` publishes the repository's prompts when it starts; elsewhere run `python -m
+  llmops_factory.prompts publish` (idempotent), then clear the task.
 - `assemble_snapshot` *empty or missing partitions*: the message names the dates; run (or backfill)
   `llmops_data_prep` for them, or shorten `window_days`.
 - `prepare_base_model` *not a causal LM / does not exist*: fix the `base_model` param or setting.
@@ -69,27 +73,52 @@ from llmops_plugins.stages.training import CancelTrainingJobs, RegisterModelVers
         ),
         "window_days": Param(3, type="integer", minimum=1, maximum=365, title="Dataset window (days)"),
         "base_model": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             title="Base model",
             description="HF causal LM: a gs:// or local folder, or a path under the storage root. "
             "Empty: the `training.base_model` setting (locally, the project-built tiny Llama).",
         ),
-        "lora_r": Param([8], type="array", items={"type": "integer", "minimum": 1, "maximum": 256},
-                        title="LoRA rank(s)", description="Sweep grid axis: one trial per value x learning rate."),
-        "learning_rate": Param([0.002], type="array", items={"type": "number", "exclusiveMinimum": 0},
-                               title="Learning rate(s)", description="Sweep grid axis."),
+        "lora_r": Param(
+            [8],
+            type="array",
+            items={"type": "integer", "minimum": 1, "maximum": 256},
+            title="LoRA rank(s)",
+            description="Sweep grid axis: one trial per value x learning rate.",
+        ),
+        "learning_rate": Param(
+            [0.002],
+            type="array",
+            items={"type": "number", "exclusiveMinimum": 0},
+            title="Learning rate(s)",
+            description="Sweep grid axis.",
+        ),
         "lora_alpha": Param(16, type="integer", minimum=1, title="LoRA alpha"),
         "lora_dropout": Param(0.05, type="number", minimum=0, maximum=0.5, title="LoRA dropout"),
-        "target_modules": Param(["q_proj", "v_proj"], type="array", items={"type": "string"},
-                                title="LoRA target modules"),
+        "target_modules": Param(
+            ["q_proj", "v_proj"], type="array", items={"type": "string"}, title="LoRA target modules"
+        ),
         "epochs": Param(2, type="number", exclusiveMinimum=0, maximum=50, title="Epochs"),
-        "machine_type": Param("", type="string", title="Machine type (gcp)",
-                              description="Empty: the `gcp.training.machine_type` setting (a2-highgpu-1g)."),
-        "accelerator_type": Param("", type="string", title="Accelerator type (gcp)",
-                                  description="Empty: the setting (NVIDIA_TESLA_A100)."),
-        "accelerator_count": Param(0, type="integer", minimum=0, maximum=16, title="Accelerators (gcp)",
-                                   description="0: the setting."),
+        "machine_type": Param(
+            None,
+            type=["null", "string"],
+            title="Machine type (gcp)",
+            description="Empty: the `gcp.training.machine_type` setting (a2-highgpu-1g).",
+        ),
+        "accelerator_type": Param(
+            None,
+            type=["null", "string"],
+            title="Accelerator type (gcp)",
+            description="Empty: the setting (NVIDIA_TESLA_A100).",
+        ),
+        "accelerator_count": Param(
+            0,
+            type="integer",
+            minimum=0,
+            maximum=16,
+            title="Accelerators (gcp)",
+            description="0: the setting.",
+        ),
     },
 )
 def llmops_finetune():
@@ -100,12 +129,14 @@ def llmops_finetune():
         return resolve_prompt_for_run(params["prompt"], context)
 
     @task
-    def assemble_snapshot(params: dict | None = None, triggering_asset_events=None, logical_date=None,
-                          dag_run=None) -> dict:
+    def assemble_snapshot(
+        params: dict | None = None, triggering_asset_events=None, logical_date=None, dag_run=None
+    ) -> dict:
         from llmops_plugins.stages.training import assemble_snapshot, window_end
 
-        end = window_end(params["window_end"], triggering_asset_events, logical_date,
-                         getattr(dag_run, "run_after", None))
+        end = window_end(
+            params["window_end"], triggering_asset_events, logical_date, getattr(dag_run, "run_after", None)
+        )
         return assemble_snapshot(end, params["window_days"])
 
     @task
@@ -115,23 +146,41 @@ def llmops_finetune():
         return prepare_base_model(params["base_model"])
 
     @task
-    def plan_training(prompt: dict, snapshot: dict, base_model: str, params: dict | None = None,
-                      run_id: str | None = None) -> list[dict]:
+    def plan_training(
+        prompt: dict, snapshot: dict, base_model: str, params: dict | None = None, run_id: str | None = None
+    ) -> list[dict]:
         from llmops_plugins.stages.training import plan_training
 
         return plan_training(
-            prompt, snapshot, base_model, run_id,
-            lora_r=params["lora_r"], learning_rate=params["learning_rate"], lora_alpha=params["lora_alpha"],
-            lora_dropout=params["lora_dropout"], target_modules=params["target_modules"], epochs=params["epochs"],
-            machine_type=params["machine_type"], accelerator_type=params["accelerator_type"],
+            prompt,
+            snapshot,
+            base_model,
+            run_id,
+            lora_r=params["lora_r"],
+            learning_rate=params["learning_rate"],
+            lora_alpha=params["lora_alpha"],
+            lora_dropout=params["lora_dropout"],
+            target_modules=params["target_modules"],
+            epochs=params["epochs"],
+            machine_type=params["machine_type"],
+            accelerator_type=params["accelerator_type"],
             accelerator_count=params["accelerator_count"],
         )
 
     trials = plan_training(resolve_prompt(), assemble_snapshot(), prepare_base_model())
 
-    trained = RunTrainingJob.partial(task_id="train_model", max_active_tis_per_dagrun=2).expand_kwargs(trials)
+    # inlets/outlets explicit: .partial() takes them from the signature of the first __init__ in the
+    # class chain that has them (Step's, BaseOperator's: None), and the worker then fails to build the
+    # mapped task's context under the scheduler ("'NoneType' object is not iterable"); `airflow dags
+    # test` does not show it.
+    trained = RunTrainingJob.partial(
+        task_id="train_model", max_active_tis_per_dagrun=2, inlets=[], outlets=[]
+    ).expand_kwargs(trials)
+    # A teardown without setups: it runs once everything upstream is done, whatever the states (an
+    # early failure leaves it nothing to cancel, but it must not end upstream_failed either); as a
+    # teardown its own failure does not decide the run's state.
     cleanup = CancelTrainingJobs(task_id="cleanup_training_jobs")
-    trained >> cleanup.as_teardown(setups=trials.operator)
+    trained >> cleanup.as_teardown()
 
     @task
     def select_best(results: list[dict]) -> dict:

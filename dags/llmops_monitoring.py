@@ -62,8 +62,11 @@ its day (metrics, alerts, report, deployment event) and never acts twice.
   and re-run the day: the action is idempotent.
 - `write_metrics` / `raise_alerts` / `write_report`: safe to clear; each replaces its own day.
 
-**Backfill.** `airflow dags backfill llmops_monitoring -s 2026-01-01 -e 2026-01-07`: each day reads only
-its own interval. A backfilled day decides on the traffic of its own window, so run backfills in date
+**Which day.** The run of logical date `D` (it starts at `D` 00:00 UTC) monitors the complete day before,
+`[D - 1 day, D)`; metrics, alerts and the report are dated `D - 1`.
+
+**Backfill.** `airflow dags backfill llmops_monitoring -s 2026-01-02 -e 2026-01-08` monitors 1 to 7
+January: each day reads only its own interval. A backfilled day decides on the traffic of its own window, so run backfills in date
 order (`max_active_runs=1`).
 """
 

@@ -1,5 +1,15 @@
 """Start Airflow (``airflow standalone``: api-server + scheduler + dag-processor + triggerer) on the
-local target with every DAG of the repository, then print the URL and the login. Ctrl-C stops it.
+local target with every DAG of the repository, then print the URL and the login.
+
+Before Airflow starts, the prompt bundles are published to the local storage root (idempotent: an
+unchanged version is a no-op), so the first DAG run finds the prompt its form names.
+
+The API port is ``AIRFLOW__API__PORT`` (default 8080). The API's base URL and the execution API URL
+that task processes call back to are derived from it unless set explicitly
+(``AIRFLOW__API__BASE_URL``, ``AIRFLOW__CORE__EXECUTION_API_SERVER_URL``), so any free port works.
+
+Ctrl-C (or SIGTERM / SIGHUP, e.g. a closed terminal) stops Airflow: the whole process group it runs
+in gets SIGTERM, then SIGKILL after a grace period, whether Airflow is still starting or already up.
 """
 
 from __future__ import annotations
@@ -12,48 +22,157 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
+
+STOP_GRACE_S = 30.0
+STARTUP_TIMEOUT_S = 300.0
+
+
+def venv_bin() -> Path:
+    return Path(sys.executable).parent
+
+
+def airflow_env(environ: Mapping[str, str], port: int | str | None = None) -> dict[str, str]:
+    """``environ`` with the API port, base URL and execution API URL set consistently.
+
+    ``port`` (default ``AIRFLOW__API__PORT``, else 8080) wins over the environment's port; the URLs
+    are kept when set explicitly for the same port, and derived from the port otherwise.
+    """
+    env = dict(environ)
+    port = str(port or env.get("AIRFLOW__API__PORT") or 8080)
+    explicit_port = env.get("AIRFLOW__API__PORT")
+    env["AIRFLOW__API__PORT"] = port
+    base = env.get("AIRFLOW__API__BASE_URL", "").rstrip("/")
+    if not base or (explicit_port and explicit_port != port):
+        base = f"http://localhost:{port}"
+    env["AIRFLOW__API__BASE_URL"] = base
+    execution = env.get("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "")
+    if not execution or (explicit_port and explicit_port != port):
+        execution = f"{base}/execution/"
+    env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = execution
+    # The SQLite metadata DB is written by the scheduler and the API server at once: wait for its lock
+    # (30 s) instead of failing an API request after sqlite's default 5 s.
+    if "AIRFLOW_HOME" in env and not env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = (
+            f"sqlite:///{Path(env['AIRFLOW_HOME']) / 'airflow.db'}?timeout=30"
+        )
+    # standalone starts its components as `airflow <command>` from PATH: put this venv's bin first
+    env["PATH"] = os.pathsep.join([str(venv_bin()), env.get("PATH", "")])
+    return env
+
+
+def airflow_command() -> str:
+    return shutil.which("airflow", path=str(venv_bin())) or "airflow"
+
+
+def publish_prompts(env: Mapping[str, str]) -> str:
+    """Publish every prompt version to the target's storage root (idempotent); returns the CLI output."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "llmops_factory.prompts", "publish"],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"publishing the prompts failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
+    return proc.stdout
+
+
+def api_healthy(base_url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base_url}/api/v2/monitor/health", timeout=timeout) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_process_group(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> int | None:
+    """SIGTERM to ``proc``'s process group, SIGKILL to what is left after ``grace_s``; waits for it."""
+    pgid = proc.pid
+    if not _group_alive(pgid):
+        return proc.poll()
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        proc.poll()  # reap the leader, so a zombie does not keep the group "alive"
+        if not _group_alive(pgid):
+            break
+        time.sleep(0.2)
+    else:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        return proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def main() -> int:
-    home = Path(os.environ["AIRFLOW_HOME"])
-    port = os.environ.get("AIRFLOW__API__PORT", "8080")
-    url = f"http://localhost:{port}"
-    airflow = shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
-    # standalone starts its components as `airflow <command>` from PATH: put this venv's bin first
-    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
-    proc = subprocess.Popen([airflow, "standalone"], start_new_session=True, env=env)
+    env = airflow_env(os.environ)
+    home = Path(env["AIRFLOW_HOME"])
+    base_url = env["AIRFLOW__API__BASE_URL"]
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    started = time.monotonic()
+    print(publish_prompts(env).rstrip(), flush=True)
+    proc = subprocess.Popen(
+        [airflow_command(), "standalone"], start_new_session=True, env=env, stdin=subprocess.DEVNULL
+    )
+    print(f"airflow standalone started (process group {proc.pid})", flush=True)
     passwords = home / "simple_auth_manager_passwords.json.generated"
-    deadline = time.monotonic() + 300
-    ready = False
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2) as resp:
-                ready = resp.status == 200
-        except OSError:
-            ready = False
-        if ready and passwords.exists():
-            break
-        time.sleep(2)
-    if proc.poll() is not None:
-        print(f"airflow standalone exited with {proc.returncode}", file=sys.stderr)
-        return proc.returncode or 1
-    login = json.loads(passwords.read_text()) if passwords.exists() else {}
-    print("\n" + "=" * 72)
-    print(f"Airflow UI: {url}   (target: {os.environ.get('LLMOPS_TARGET', 'local')})")
-    for user, password in login.items():
-        print(f"login: {user} / {password}")
-    print(f"DAGs folder: {os.environ.get('AIRFLOW__CORE__DAGS_FOLDER')}   — Ctrl-C to stop")
-    print("=" * 72 + "\n", flush=True)
     try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        ready = False
+        while time.monotonic() < deadline and proc.poll() is None:
+            ready = api_healthy(base_url) and passwords.exists()
+            if ready:
+                break
+            time.sleep(1)
+        if proc.poll() is not None:
+            print(f"airflow standalone exited with {proc.returncode}", file=sys.stderr)
+            return proc.returncode or 1
+        if not ready:
+            print(f"the API at {base_url} was not healthy within {STARTUP_TIMEOUT_S:.0f} s", file=sys.stderr)
+            return 1
+        login = json.loads(passwords.read_text())
+        print("\n" + "=" * 72)
+        print(
+            f"Airflow UI: {base_url}   (target: {env.get('LLMOPS_TARGET', 'local')}; "
+            f"API healthy {time.monotonic() - started:.1f} s after start)"
+        )
+        for user, password in login.items():
+            print(f"login: {user} / {password}")
+        print(f"DAGs folder: {env.get('AIRFLOW__CORE__DAGS_FOLDER')}   — Ctrl-C to stop")
+        print("=" * 72 + "\n", flush=True)
         return proc.wait()
     except KeyboardInterrupt:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            return proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            return 130
+        print("stopping Airflow …", file=sys.stderr, flush=True)
+        return 130
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
+        stop_process_group(proc)
 
 
 if __name__ == "__main__":

@@ -50,8 +50,13 @@ def run(cmd: list[str], log_name: str | None = None, timeout: int = 1800) -> str
     logs.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     # SIGKILL on timeout: a stuck Airflow process must not hang the demo.
-    proc = subprocess.run(["timeout", "-s", "KILL", str(timeout), *cmd], cwd=REPO, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        ["timeout", "-s", "KILL", str(timeout), *cmd],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     out = proc.stdout + proc.stderr
     if log_name:
         (logs / f"{log_name}.log").write_text(out)
@@ -59,8 +64,10 @@ def run(cmd: list[str], log_name: str | None = None, timeout: int = 1800) -> str
         tail = "\n".join(out.splitlines()[-60:])
         where = f" (full log: {logs / (log_name or 'x')}.log)" if log_name else ""
         sys.exit(f"FAILED: {' '.join(cmd)} exited {proc.returncode}{where}\n{tail}")
-    print(f"  ok in {time.monotonic() - started:.0f} s: {' '.join(cmd[:6])}{' …' if len(cmd) > 6 else ''}",
-          flush=True)
+    print(
+        f"  ok in {time.monotonic() - started:.0f} s: {' '.join(cmd[:6])}{' …' if len(cmd) > 6 else ''}",
+        flush=True,
+    )
     return out
 
 
@@ -73,7 +80,9 @@ def dag_test(dag_id: str, logical_date: str, conf: dict | None = None) -> None:
     if conf:
         cmd += ["--conf", json.dumps(conf)]
     out = run(cmd, log_name=f"{dag_id}__{logical_date}", timeout=DAG_TIMEOUT_S)
-    failed = [line for line in out.splitlines() if "Marking task as FAILED" in line or "DagRunState.FAILED" in line]
+    failed = [
+        line for line in out.splitlines() if "Marking task as FAILED" in line or "DagRunState.FAILED" in line
+    ]
     if failed:
         sys.exit(f"FAILED: {dag_id} {logical_date}: " + failed[-1])
 
@@ -89,29 +98,59 @@ def evaluate(settings, version) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "LLMOPS_EVALUATION__REVIEW__MODE": "simulated"}
     started = time.monotonic()
-    code, out, happened = run_with_answer("llmops_evaluate", DAYS[-1], answer="Approve", env=env,
-                                          timeout=DAG_TIMEOUT_S, log_path=logs / f"llmops_evaluate__{DAYS[-1]}.log")
-    print(f"  llmops_evaluate finished (exit {code}) in {time.monotonic() - started:.0f} s; sign_off: "
-          f"{happened.get('answered') or 'not asked (gate rejected)'}")
+    code, out, happened = run_with_answer(
+        "llmops_evaluate",
+        DAYS[-1],
+        answer="Approve",
+        env=env,
+        timeout=DAG_TIMEOUT_S,
+        log_path=logs / f"llmops_evaluate__{DAYS[-1]}.log",
+    )
+    print(
+        f"  llmops_evaluate finished (exit {code}) in {time.monotonic() - started:.0f} s; sign_off: "
+        f"{happened.get('answered') or 'not asked (gate rejected)'}"
+    )
     mv = version.tags.get("model_version")
     folder = settings.local.storage_root / layout.eval_dir(mv)
     if not (folder / "decision.json").exists():
-        sys.exit(f"FAILED: llmops_evaluate wrote no decision; see {logs / f'llmops_evaluate__{DAYS[-1]}.log'}")
+        sys.exit(
+            f"FAILED: llmops_evaluate wrote no decision; see {logs / f'llmops_evaluate__{DAYS[-1]}.log'}"
+        )
     decision = json.loads((folder / "decision.json").read_text())
     scores = json.loads((folder / "scores.json").read_text())
-    print(f"  quality gate: {'APPROVED' if decision['approved'] else 'REJECTED'}"
-          + (" (human ratings: simulated)" if decision.get("human_simulated") else ""))
+    print(
+        f"  quality gate: {'APPROVED' if decision['approved'] else 'REJECTED'}"
+        + (" (human ratings: simulated)" if decision.get("human_simulated") else "")
+    )
     for reason in decision["reasons"]:
         print(f"    - {reason}")
     roles = [r for r in ("base", "champion", "candidate") if r in scores]
     print("  " + f"{'metric':26s}" + "".join(f"{r:>12s}" for r in roles))
-    for name in ("rouge_l", "bleu", "chrf", "exact_match", "eval_loss", "benchmark_accuracy", "unsafe_rate",
-                 "toxic_prompt_unsafe_rate", "pii_leak_rate", "hallucination_rate", "relevance", "bias_gap"):
-        print("  " + f"{name:26s}" + "".join(f"{scores[r]['metrics'].get(name, float('nan')):12.4f}" for r in roles))
+    for name in (
+        "rouge_l",
+        "bleu",
+        "chrf",
+        "exact_match",
+        "eval_loss",
+        "benchmark_accuracy",
+        "unsafe_rate",
+        "toxic_prompt_unsafe_rate",
+        "pii_leak_rate",
+        "hallucination_rate",
+        "relevance",
+        "bias_gap",
+    ):
+        print(
+            "  "
+            + f"{name:26s}"
+            + "".join(f"{scores[r]['metrics'].get(name, float('nan')):12.4f}" for r in roles)
+        )
     m = scores["candidate"]["metrics"]
     if "benchmark_gain_vs_base" in m:
-        print(f"  benchmark gain vs base {m['benchmark_gain_vs_base']:+.4f} (95% CI {m['benchmark_gain_ci_low']:+.4f} "
-              f"to {m['benchmark_gain_ci_high']:+.4f}); contaminated items excluded: {int(m['contaminated_items'])}")
+        print(
+            f"  benchmark gain vs base {m['benchmark_gain_vs_base']:+.4f} (95% CI {m['benchmark_gain_ci_low']:+.4f} "
+            f"to {m['benchmark_gain_ci_high']:+.4f}); contaminated items excluded: {int(m['contaminated_items'])}"
+        )
     print(f"  report: {folder / 'report.html'}")
 
 
@@ -130,8 +169,23 @@ def main() -> None:
 
     banner(f"2. raw data: {len(DAYS)} day(s), seed {SEED}, ~{SCALE} records/day")
     for day in DAYS:
-        run([py, "-m", "llmops_factory.datagen", "generate", "--root", root, "--ds", day, "--seed", str(SEED),
-             "--scale", str(SCALE)], f"datagen-{day}")
+        run(
+            [
+                py,
+                "-m",
+                "llmops_factory.datagen",
+                "generate",
+                "--root",
+                root,
+                "--ds",
+                day,
+                "--seed",
+                str(SEED),
+                "--scale",
+                str(SCALE),
+            ],
+            f"datagen-{day}",
+        )
 
     banner("3. llmops_data_prep for each day (Beam DirectRunner → JSONL + DuckDB)")
     for day in DAYS:
@@ -141,8 +195,11 @@ def main() -> None:
     with duck.session(settings.local.warehouse_path, read_only=True) as conn:
         rows = conn.execute(
             "SELECT CAST(source_date AS VARCHAR), split, count(*) FROM instruction_examples "
-            "GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
-        dead = conn.execute("SELECT reason, count(*) FROM dead_letter_records GROUP BY 1 ORDER BY 2 DESC").fetchall()
+            "GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall()
+        dead = conn.execute(
+            "SELECT reason, count(*) FROM dead_letter_records GROUP BY 1 ORDER BY 2 DESC"
+        ).fetchall()
     for day, split, n in rows:
         print(f"  instruction_examples {day} {split:5s} {n:5d}")
     print("  dead letters by reason: " + ", ".join(f"{r}={n}" for r, n in dead))
@@ -157,8 +214,12 @@ def main() -> None:
     card = Path(version.source.removeprefix("file://")).parent / "model_card.json"
     if card.exists():
         metrics = json.loads(card.read_text()).get("metrics", {})
-        print("  metrics:  " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                         for k, v in sorted(metrics.items())))
+        print(
+            "  metrics:  "
+            + ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(metrics.items())
+            )
+        )
 
     banner("5. llmops_evaluate (metrics, benchmark, safety, simulated review, quality gate, sign-off)")
     evaluate(settings, version)
@@ -167,7 +228,9 @@ def main() -> None:
     for dag_id, what in NOT_BUILT.items():
         if not (REPO / "dags" / f"{dag_id}.py").exists():
             print(f"  {dag_id}: {what}")
-    print(f"\nDone. Open the UI with `make airflow`; MLflow runs are in {settings.local.mlflow_tracking_uri}.")
+    print(
+        f"\nDone. Open the UI with `make airflow`; MLflow runs are in {settings.local.mlflow_tracking_uri}."
+    )
 
 
 if __name__ == "__main__":

@@ -183,13 +183,14 @@ class FormatExamplesFn(beam.DoFn):
         self.records_ok = Metrics.counter("format", "records_ok")
 
     def setup(self):
-        from llmops_factory.dataprep.manifest import check_row
+        from llmops_factory.dataprep.manifest import row_checker
         from llmops_factory.dataprep.pii import PiiRedactor
         from llmops_factory.prompts import render
         from llmops_factory.warehouse.schemas import load_schema
 
-        self.render, self.check_row = render, check_row
+        self.render = render
         self.schema = load_schema("instruction_examples")
+        self.check_row = row_checker(self.schema)
         self.redactor = PiiRedactor()
         self.serving = self.prompt.get()
         self.instruction_prompt.get()
@@ -231,7 +232,7 @@ class FormatExamplesFn(beam.DoFn):
                     "pii_redacted": int(pii),
                     "content_hash": content,
                 }
-                problems = self.check_row(row, self.schema)
+                problems = self.check_row(row)
                 if problems:
                     raise ValueError(
                         f"row for turn {turn} does not match instruction_examples: {'; '.join(problems)}"

@@ -105,6 +105,7 @@ class PrepConfig:
     max_context_turns: int = 6
     max_context_chars: int = 2000
     toxicity_threshold: float = 0.8
+    toxicity_scope: str = "except_input"
     field_mappings: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
     def __post_init__(self):
@@ -128,6 +129,8 @@ class PrepConfig:
             problems.append(f"--lsh_bands*--lsh_rows={self.lsh_bands * self.lsh_rows} > --minhash_perm")
         if not 0 < self.toxicity_threshold <= 1:
             problems.append(f"--toxicity_threshold={self.toxicity_threshold} must be in (0, 1]")
+        if self.toxicity_scope not in ("except_input", "all"):
+            problems.append(f"--toxicity_scope={self.toxicity_scope!r} must be 'except_input' or 'all'")
         if problems:
             raise InvalidOptionsError("invalid data-preparation options: " + "; ".join(problems))
 
@@ -172,7 +175,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[PrepConfig, list[str]]:
     parser.add_argument("--eval_fraction", type=float, default=0.1)
     parser.add_argument("--min_chars", type=int, default=20)
     parser.add_argument("--max_chars", type=int, default=20_000)
-    parser.add_argument("--languages", default="en", help="comma-separated ISO 639-1 codes to keep")
+    parser.add_argument(
+        "--languages",
+        default=None,
+        help="comma-separated ISO 639-1 codes to keep (default: settings dataprep.languages)",
+    )
     parser.add_argument("--num_shards", type=int, default=4, help="shards per split (train and eval)")
     parser.add_argument("--dead_letter_shards", type=int, default=1)
     parser.add_argument(
@@ -194,6 +201,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[PrepConfig, list[str]]:
         "(default: settings dataprep.toxicity_threshold)",
     )
     parser.add_argument(
+        "--toxicity_scope",
+        default=None,
+        choices=("except_input", "all"),
+        help="texts whose toxicity filters a record: all but an instruction's input material, or all "
+        "(default: settings dataprep.toxicity_scope)",
+    )
+    parser.add_argument(
         "--field_mappings",
         default=None,
         help="JSON {source: {canonical field: source field}} for sources with their own schema "
@@ -201,16 +215,19 @@ def parse_args(argv: list[str] | None = None) -> tuple[PrepConfig, list[str]]:
     )
     known, rest = parser.parse_known_args(argv)
     values = vars(known)
-    if values["toxicity_threshold"] is None or values["field_mappings"] is None:
+    from_settings = ("toxicity_threshold", "toxicity_scope", "languages", "field_mappings")
+    if any(values[name] is None for name in from_settings):
         defaults = _dataprep_settings()
-        if values["toxicity_threshold"] is None:
-            values["toxicity_threshold"] = defaults["toxicity_threshold"]
-        if values["field_mappings"] is None:
-            values["field_mappings"] = json.dumps(defaults["field_mappings"])
+        for name in from_settings:
+            if values[name] is None:
+                values[name] = defaults[name]
+    if not isinstance(values["field_mappings"], str):
+        values["field_mappings"] = json.dumps(values["field_mappings"])
     values["field_mappings"] = parse_field_mappings(values["field_mappings"])
-    values["languages"] = tuple(
-        sorted({x.strip().lower() for x in values["languages"].split(",") if x.strip()})
-    )
+    languages = values["languages"]
+    if isinstance(languages, str):
+        languages = languages.split(",")
+    values["languages"] = tuple(sorted({x.strip().lower() for x in languages if x.strip()}))
     return PrepConfig(**values), rest
 
 
@@ -219,7 +236,12 @@ def _dataprep_settings() -> dict:
     from llmops_factory.settings import get_settings
 
     block = get_settings().dataprep
-    return {"toxicity_threshold": block.toxicity_threshold, "field_mappings": block.field_mappings}
+    return {
+        "toxicity_threshold": block.toxicity_threshold,
+        "toxicity_scope": block.toxicity_scope,
+        "languages": list(block.languages),
+        "field_mappings": block.field_mappings,
+    }
 
 
 def load_prompts(config: PrepConfig) -> tuple[PortablePrompt, PortablePrompt]:
@@ -257,7 +279,11 @@ def build_pipeline(
     normalized = parsed.records | "NormalizeText" >> NormalizeText()
     redacted = normalized | "RedactPii" >> RedactPii()
     passed = redacted.records | "QualityFilter" >> QualityFilter(
-        config.min_chars, config.max_chars, config.languages, config.toxicity_threshold
+        config.min_chars,
+        config.max_chars,
+        config.languages,
+        config.toxicity_threshold,
+        config.toxicity_scope,
     )
     unique = passed.records | "ExactDedup" >> ExactDedup()
     distinct = unique.records | "NearDedup" >> NearDedup(

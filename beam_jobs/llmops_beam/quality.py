@@ -28,13 +28,16 @@ no CJK) is accepted without running the detector; everything else goes to the de
 (``LanguageIdentifier``), which is deterministic.
 
 Toxicity: ``llmops_factory.safety.ToxicityClassifier`` (a trained model, not a word list) on the natural
-language of every text; the record is filtered when one text reaches the threshold (a setting).
+language of the texts that decide (``toxicity_indices``: by default every text except the ``input``
+material an instruction hands to its task, e.g. a tweet to classify); the record is filtered when one of
+them reaches the threshold (a setting). The model is called once per batch of records
+(``check_quality_batch``; ``QualityFilter`` batches with ``beam.BatchElements``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -60,6 +63,10 @@ LANGUAGE_MIN_WORDS = 8
 LANGUAGE_MIN_CJK_CHARS = 6
 LANGUAGE_MIN_PROBABILITY = 0.8
 DEFAULT_TOXICITY_THRESHOLD = 0.8
+# which texts decide toxicity (see toxicity_indices): all but the task material (default), or all
+TOXICITY_SCOPES = ("except_input", "all")
+DEFAULT_TOXICITY_SCOPE = "except_input"
+TASK_MATERIAL_LABELS = frozenset({"input"})
 _PLACEHOLDER = re.compile(r"\[(?:EMAIL|PHONE|CREDIT_CARD|IBAN|IP_ADDRESS|PERSON)\]")
 _WORDS = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
@@ -106,54 +113,59 @@ class LanguageIdentifier:
     @staticmethod
     def long_enough(text: str) -> bool:
         """Whether a (prose) text is long enough for a reliable identification (short texts mislead)."""
-        if len(_CJK.findall(text)) >= LANGUAGE_MIN_CJK_CHARS:
+        if _CJK.search(text) and len(_CJK.findall(text)) >= LANGUAGE_MIN_CJK_CHARS:
             return True
-        words = _WORDS.findall(text)
-        return len(words) >= LANGUAGE_MIN_WORDS and sum(len(w) for w in words) >= LANGUAGE_MIN_LETTERS
+        words = letters = 0
+        for m in _WORDS.finditer(text):  # stops as soon as both minimums are reached
+            words += 1
+            letters += m.end() - m.start()
+            if words >= LANGUAGE_MIN_WORDS and letters >= LANGUAGE_MIN_LETTERS:
+                return True
+        return False
 
     @staticmethod
     def english_share(words: list[str]) -> float:
-        return sum(1 for w in words if w in _ENGLISH) / len(words) if words else 0.0
+        return sum(map(_ENGLISH.__contains__, words)) / len(words) if words else 0.0
 
     def identify(self, text: str) -> tuple[str, float] | None:
         """Language of a prose text (see ``prose``); None when it is too short to tell."""
         if not self.long_enough(text):
             return None
-        cjk = len(_CJK.findall(text))
-        words = [w.lower().replace("’", "'") for w in _WORDS.findall(text)]
+        cjk = _CJK.search(text) is not None
+        words = _WORDS.findall(text.lower().replace("’", "'"))
         if not cjk and len(words) >= 6 and self.english_share(words) >= 0.2:
             return "en", 1.0
         lang, prob = self._langid.classify(text[:4000])
         return lang, round(float(prob), 4)
 
 
-def check_quality(
+def _check_rules(
     record: dict[str, Any],
     min_chars: int,
     max_chars: int,
     languages: frozenset[str],
     lid: LanguageIdentifier,
-    toxicity: Any,
-) -> tuple[str, str] | tuple[None, str | None]:
-    """``(reason, detail)`` when the record fails a filter, else ``(None, language)``.
-
-    ``toxicity`` is a ``llmops_factory.safety.ToxicityClassifier`` (anything with ``scores`` and
-    ``threshold``).
-    """
+) -> tuple[str | None, str | None, list[tuple[str, str]]]:
+    """Structure, length and language: ``(reason, detail, [])`` on failure, else ``(None, language, prose)``
+    where ``prose`` is each text's natural-language part (what toxicity is scored on)."""
     texts = record["texts"]
     for label in REQUIRED_TEXTS.get(record["kind"], ()):
         if not all(text.strip() for lb, text in texts if lb == label) or not any(
             lb == label for lb, _ in texts
         ):
-            return "empty_after_clean", f"field {label} is empty after normalisation"
+            return "empty_after_clean", f"field {label} is empty after normalisation", []
     if record["kind"] == "conversation" and not reply_pairs(texts):
         roles = "/".join(label for label, text in texts if text.strip()) or "none"
-        return "no_reply_pair", f"no user message followed by an assistant reply (non-empty turns: {roles})"
+        return (
+            "no_reply_pair",
+            f"no user message followed by an assistant reply (non-empty turns: {roles})",
+            [],
+        )
     size = sum(len(text) for _, text in texts)
     if size < min_chars:
-        return "too_short", f"{size} characters < min_chars={min_chars}"
+        return "too_short", f"{size} characters < min_chars={min_chars}", []
     if size > max_chars:
-        return "too_long", f"{size} characters > max_chars={max_chars}"
+        return "too_long", f"{size} characters > max_chars={max_chars}", []
     language = None
     prose = [(label, lid.prose(text)) for label, text in texts]
     sides = [
@@ -176,23 +188,84 @@ def check_quality(
             return (
                 "other_language",
                 f"{side} text is {lang!r} (p={prob}), allowed: {', '.join(sorted(languages))}",
+                [],
             )
         if lang in languages and (language is None or side == "response"):
             language = lang
-    scores = toxicity.scores([text for _, text in prose]) if toxicity is not None else []
-    for i, score in enumerate(scores):
-        if score >= toxicity.threshold:
-            label = texts[i][0]
-            where = f"{label} (text {i})" if record["kind"] == "conversation" else label
-            return (
-                "toxic",
-                f"{where} has offensive-language probability {score:.3f} >= toxicity_threshold {toxicity.threshold}",
-            )
-    return None, language
+    return None, language, prose
+
+
+def toxicity_indices(texts: list[list[str]] | list[tuple[str, str]], scope: str) -> list[int]:
+    """Indices of the texts whose toxicity decides.
+
+    ``"except_input"`` (default): every text but the material an instruction hands to its task (the
+    ``input`` of Alpaca / seed tasks, Dolly's ``context``): a tweet quoted to be classified or an insult
+    to be rewritten politely is what the task works on, not what the model learns to say; the
+    instruction, the output and every conversation turn still decide. ``"all"``: every text.
+    """
+    if scope == "all":
+        return list(range(len(texts)))
+    return [i for i, (label, _) in enumerate(texts) if label not in TASK_MATERIAL_LABELS]
+
+
+def check_quality_batch(
+    records: Sequence[dict[str, Any]],
+    min_chars: int,
+    max_chars: int,
+    languages: frozenset[str],
+    lid: LanguageIdentifier,
+    toxicity: Any,
+    toxicity_scope: str = DEFAULT_TOXICITY_SCOPE,
+) -> list[tuple[str, str] | tuple[None, str | None]]:
+    """``check_quality`` of many records, with one toxicity-model call for all of them (the model costs
+    ~0.85 ms a call and ~0.02 ms a text in a batch). Results are in the order of ``records``."""
+    if toxicity_scope not in TOXICITY_SCOPES:
+        raise ValueError(f"toxicity_scope {toxicity_scope!r} must be one of {', '.join(TOXICITY_SCOPES)}")
+    results: list[Any] = []
+    to_score: list[tuple[int, int, str]] = []  # (record position, text index, prose)
+    for position, record in enumerate(records):
+        reason, detail, prose = _check_rules(record, min_chars, max_chars, languages, lid)
+        results.append((reason, detail))
+        if reason is None and toxicity is not None:
+            to_score.extend((position, i, prose[i][1]) for i in toxicity_indices(prose, toxicity_scope))
+    if not to_score:
+        return results
+    scores = toxicity.scores_of_prose([text for _, _, text in to_score])
+    for (position, i, _), score in zip(to_score, scores, strict=True):
+        if score < toxicity.threshold or results[position][0] is not None:
+            continue  # below the threshold, or the record already failed on an earlier text
+        record = records[position]
+        label = record["texts"][i][0]
+        where = f"{label} (text {i})" if record["kind"] == "conversation" else label
+        results[position] = (
+            "toxic",
+            f"{where} has offensive-language probability {score:.3f} >= toxicity_threshold "
+            f"{toxicity.threshold}",
+        )
+    return results
+
+
+def check_quality(
+    record: dict[str, Any],
+    min_chars: int,
+    max_chars: int,
+    languages: frozenset[str],
+    lid: LanguageIdentifier,
+    toxicity: Any,
+    toxicity_scope: str = DEFAULT_TOXICITY_SCOPE,
+) -> tuple[str, str] | tuple[None, str | None]:
+    """``(reason, detail)`` when the record fails a filter, else ``(None, language)``.
+
+    ``toxicity`` is a ``llmops_factory.safety.ToxicityClassifier`` (anything with ``scores_of_prose``
+    and ``threshold``), or None to skip the toxicity rule. One record: the pipeline uses
+    ``check_quality_batch``.
+    """
+    return check_quality_batch([record], min_chars, max_chars, languages, lid, toxicity, toxicity_scope)[0]
 
 
 class QualityFilterFn(beam.DoFn):
-    """Apply the filters; passing records get ``language``; failing ones go to ``filtered``."""
+    """Apply the filters to a *batch* of records (``beam.BatchElements``: one toxicity-model call per
+    batch); each passing record is emitted with ``language``, each failing one goes to ``filtered``."""
 
     def __init__(
         self,
@@ -200,11 +273,16 @@ class QualityFilterFn(beam.DoFn):
         max_chars: int,
         languages: Iterable[str],
         toxicity_threshold: float = DEFAULT_TOXICITY_THRESHOLD,
+        toxicity_scope: str = DEFAULT_TOXICITY_SCOPE,
     ):
+        if toxicity_scope not in TOXICITY_SCOPES:
+            raise ValueError(f"toxicity_scope {toxicity_scope!r} must be one of {', '.join(TOXICITY_SCOPES)}")
         self.min_chars, self.max_chars = min_chars, max_chars
         self.languages = frozenset(languages)
         self.toxicity_threshold = toxicity_threshold
+        self.toxicity_scope = toxicity_scope
         self.passed = Metrics.counter("quality", "passed")
+        self.batches = Metrics.distribution("quality", "batch_size")
 
     def setup(self):
         from llmops_factory.safety import ToxicityClassifier
@@ -212,20 +290,33 @@ class QualityFilterFn(beam.DoFn):
         self.lid = LanguageIdentifier()
         self.toxicity = ToxicityClassifier(self.toxicity_threshold)
 
-    def process(self, record: dict[str, Any]):
-        reason, detail = check_quality(
-            record, self.min_chars, self.max_chars, self.languages, self.lid, self.toxicity
+    def process(self, batch: list[dict[str, Any]]):
+        self.batches.update(len(batch))
+        results = check_quality_batch(
+            batch,
+            self.min_chars,
+            self.max_chars,
+            self.languages,
+            self.lid,
+            self.toxicity,
+            self.toxicity_scope,
         )
-        if reason:
-            Metrics.counter("quality", reason).inc()
-            yield beam.pvalue.TaggedOutput(FILTERED, filtered(record, "quality", reason, detail))
-            return
-        self.passed.inc()
-        yield dict(record, language=detail)
+        for record, (reason, detail) in zip(batch, results, strict=True):
+            if reason:
+                Metrics.counter("quality", reason).inc()
+                yield beam.pvalue.TaggedOutput(FILTERED, filtered(record, "quality", reason, detail))
+                continue
+            self.passed.inc()
+            yield dict(record, language=detail)
 
 
 class QualityFilter(beam.PTransform):
-    """Records → ``records`` (passing, with ``language``) and ``filtered`` marks."""
+    """Records → ``records`` (passing, with ``language``) and ``filtered`` marks.
+
+    Records are grouped in batches of ``min_batch``..``max_batch`` within a bundle (``BatchElements``,
+    no shuffle) so the toxicity model scores a batch per call; every record still ends in exactly one
+    output.
+    """
 
     def __init__(
         self,
@@ -233,12 +324,29 @@ class QualityFilter(beam.PTransform):
         max_chars: int,
         languages: Iterable[str],
         toxicity_threshold: float = DEFAULT_TOXICITY_THRESHOLD,
+        toxicity_scope: str = DEFAULT_TOXICITY_SCOPE,
+        min_batch: int = 64,
+        max_batch: int = 512,
     ):
         super().__init__()
         self.min_chars, self.max_chars, self.languages = min_chars, max_chars, tuple(languages)
         self.toxicity_threshold = toxicity_threshold
+        self.toxicity_scope = toxicity_scope
+        self.min_batch, self.max_batch = min_batch, max_batch
 
     def expand(self, records):
-        return records | "LengthLanguageToxicity" >> beam.ParDo(
-            QualityFilterFn(self.min_chars, self.max_chars, self.languages, self.toxicity_threshold)
-        ).with_outputs(FILTERED, main="records")
+        return (
+            records
+            | "BatchForModel"
+            >> beam.BatchElements(min_batch_size=self.min_batch, max_batch_size=self.max_batch)
+            | "LengthLanguageToxicity"
+            >> beam.ParDo(
+                QualityFilterFn(
+                    self.min_chars,
+                    self.max_chars,
+                    self.languages,
+                    self.toxicity_threshold,
+                    self.toxicity_scope,
+                )
+            ).with_outputs(FILTERED, main="records")
+        )

@@ -33,8 +33,9 @@ _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "*.egg
 
 #: test/demo-only code of ``llmops_factory`` that neither Composer nor Dataflow workers run
 NOT_SHIPPED = ("datagen",)
-_IGNORE_FACTORY = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", "build", "dist",
-                                         *NOT_SHIPPED)
+_IGNORE_FACTORY = shutil.ignore_patterns(
+    "__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", "build", "dist", *NOT_SHIPPED
+)
 
 
 def _copytree(src: Path, dst: Path, ignore=_IGNORE) -> None:

@@ -40,8 +40,10 @@ class Handoff:
         if isinstance(value, cls):
             return value
         if not isinstance(value, Mapping):
-            raise HandoffError(f"{cls.kind}{f' from {where}' if where else ''}: expected a mapping, got "
-                               f"{type(value).__name__}")
+            raise HandoffError(
+                f"{cls.kind}{f' from {where}' if where else ''}: expected a mapping, got "
+                f"{type(value).__name__}"
+            )
         kwargs: dict[str, Any] = {}
         missing = []
         for f in dataclasses.fields(cls):

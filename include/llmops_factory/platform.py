@@ -19,7 +19,10 @@ from llmops_factory.settings import get_settings
 
 #: Airflow pools the DAGs use: name -> (slots, description). Composer gets the same from its deployment.
 POOLS = {
-    "llmops_endpoint": (1, "Tasks that read or move endpoint traffic (deploy, promote, rollback): one at a time"),
+    "llmops_endpoint": (
+        1,
+        "Tasks that read or move endpoint traffic (deploy, promote, rollback): one at a time",
+    ),
 }
 POOLS_VERSION = "1"
 
@@ -33,8 +36,13 @@ def _airflow_version() -> str:
 def init_home(migrate_airflow: bool = True, echo=click.echo) -> dict[str, str]:
     settings = get_settings()
     local = settings.local  # the local target's home; nothing here touches a cloud target
-    for folder in (local.home, local.storage_root, local.mlflow_dir / "artifacts", local.home / "outbox",
-                   local.airflow_home):
+    for folder in (
+        local.home,
+        local.storage_root,
+        local.mlflow_dir / "artifacts",
+        local.home / "outbox",
+        local.airflow_home,
+    ):
         folder.mkdir(parents=True, exist_ok=True)
 
     from llmops_factory.warehouse import duck
@@ -52,7 +60,9 @@ def init_home(migrate_airflow: bool = True, echo=click.echo) -> dict[str, str]:
             env = {**os.environ, "AIRFLOW_HOME": str(local.airflow_home)}
             proc = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True)
             if proc.returncode != 0:
-                raise click.ClickException(f"airflow db migrate failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
+                raise click.ClickException(
+                    f"airflow db migrate failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}"
+                )
             stamp.write_text(want)
             echo(f"airflow metadata database ready ({time.monotonic() - started:.1f} s)")
         pools = local.airflow_home / ".llmops-pools"
@@ -60,8 +70,12 @@ def init_home(migrate_airflow: bool = True, echo=click.echo) -> dict[str, str]:
             airflow = shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
             env = {**os.environ, "AIRFLOW_HOME": str(local.airflow_home)}
             for name, (slots, description) in POOLS.items():
-                proc = subprocess.run([airflow, "pools", "set", name, str(slots), description], env=env,
-                                      capture_output=True, text=True)
+                proc = subprocess.run(
+                    [airflow, "pools", "set", name, str(slots), description],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                )
                 if proc.returncode != 0:
                     raise click.ClickException(f"airflow pools set {name} failed:\n{proc.stderr[-2000:]}")
             pools.write_text(POOLS_VERSION)

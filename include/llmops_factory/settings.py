@@ -112,10 +112,15 @@ class TrainingSettings(BaseModel):
 
 class ServingSettings(BaseModel):
     endpoint_display_name: str | None = Field(
-        default=None, description="Display name of the Vertex AI Endpoint (Terraform creates it); None: use_case."
+        default=None,
+        description="Display name of the Vertex AI Endpoint (Terraform creates it); None: use_case.",
     )
-    machine_type: str = Field(default="g2-standard-8", description="Serving machine type of a deployed model.")
-    accelerator_type: str = Field(default="NVIDIA_L4", description="Serving accelerator type ('' for CPU only).")
+    machine_type: str = Field(
+        default="g2-standard-8", description="Serving machine type of a deployed model."
+    )
+    accelerator_type: str = Field(
+        default="NVIDIA_L4", description="Serving accelerator type ('' for CPU only)."
+    )
     accelerator_count: int = Field(default=1, ge=0, description="Accelerators per serving replica.")
     min_replica_count: int = Field(default=1, ge=1, description="Autoscaling floor of a deployed model.")
     max_replica_count: int = Field(default=2, ge=1, description="Autoscaling ceiling of a deployed model.")
@@ -176,8 +181,17 @@ class DataPrepSettings(BaseModel):
         description="Offensive-language probability (llmops_factory.safety) at or above which a text is "
         "unsafe: a record is filtered, a model answer counts as unsafe.",
     )
+    toxicity_scope: Literal["except_input", "all"] = Field(
+        default="except_input",
+        description="Which texts of a record decide the toxicity filter: 'except_input' (every text but the "
+        "material an instruction hands to its task, e.g. a tweet to classify or an insult to rewrite) or "
+        "'all' (every text).",
+    )
     languages: list[str] = Field(
-        default_factory=lambda: ["en"], description="ISO 639-1 codes of the languages data preparation keeps."
+        default_factory=lambda: ["en"],
+        min_length=1,
+        description="ISO 639-1 codes of the languages data preparation keeps (the pipeline's --languages "
+        "default).",
     )
     field_mappings: dict[str, dict[str, str]] = Field(
         default_factory=dict,
@@ -278,29 +292,72 @@ class MonitoringSettings(BaseModel):
     (``llmops_factory/observability/metrics.yaml``), the same numbers Terraform's alert policies use.
     """
 
-    score_sample: int = Field(default=2000, ge=10, description="Responses per model and day scored for unsafe / PII / hallucination.")
-    relevance_sample: int = Field(default=200, ge=10, description="Responses per model and day embedded for relevance.")
+    score_sample: int = Field(
+        default=2000,
+        ge=10,
+        description="Responses per model and day scored for unsafe / PII / hallucination.",
+    )
+    relevance_sample: int = Field(
+        default=200, ge=10, description="Responses per model and day embedded for relevance."
+    )
     drift_sample: int = Field(default=400, ge=20, description="Prompts of the day embedded for drift.")
-    drift_reference_size: int = Field(default=400, ge=20, description="Training-snapshot prompts embedded as drift reference.")
-    drift_auc_threshold: float | None = Field(default=None, gt=0.5, le=1, description="Domain-classifier AUC above which prompts drifted (None: the catalogue's).")
-    drift_mmd_alpha: float = Field(default=0.01, gt=0, lt=1, description="MMD permutation-test p-value below which prompts drifted.")
+    drift_reference_size: int = Field(
+        default=400, ge=20, description="Training-snapshot prompts embedded as drift reference."
+    )
+    drift_auc_threshold: float | None = Field(
+        default=None,
+        gt=0.5,
+        le=1,
+        description="Domain-classifier AUC above which prompts drifted (None: the catalogue's).",
+    )
+    drift_mmd_alpha: float = Field(
+        default=0.01, gt=0, lt=1, description="MMD permutation-test p-value below which prompts drifted."
+    )
     drift_permutations: int = Field(default=200, ge=20, description="Permutations of the MMD test.")
-    toxicity_threshold: float = Field(default=0.8, gt=0, le=1, description="Toxicity score at or above which a response is unsafe.")
-    min_samples: int = Field(default=300, ge=1, description="Requests each arm needs before any promote or rollback.")
-    ab_window_days: int = Field(default=7, ge=1, description="Days of traffic (ending with the run's day) the A/B test reads.")
-    ab_max_per_arm: int = Field(default=20000, ge=100, description="Requests per arm the A/B test reads at most (deterministic sample).")
+    toxicity_threshold: float = Field(
+        default=0.8, gt=0, le=1, description="Toxicity score at or above which a response is unsafe."
+    )
+    min_samples: int = Field(
+        default=300, ge=1, description="Requests each arm needs before any promote or rollback."
+    )
+    ab_window_days: int = Field(
+        default=7, ge=1, description="Days of traffic (ending with the run's day) the A/B test reads."
+    )
+    ab_max_per_arm: int = Field(
+        default=20000,
+        ge=100,
+        description="Requests per arm the A/B test reads at most (deterministic sample).",
+    )
     alpha: float = Field(default=0.01, gt=0, lt=0.5, description="Significance level of each A/B test.")
-    feedback_margin: float = Field(default=0.05, ge=0, lt=1, description="Non-inferiority margin on the positive-feedback rate.")
-    unsafe_margin: float = Field(default=0.01, ge=0, lt=1, description="Non-inferiority margin on the unsafe rate.")
-    max_unsafe_rate: float | None = Field(default=None, ge=0, le=1, description="Unsafe-rate limit (None: the catalogue's).")
-    max_error_rate: float | None = Field(default=None, ge=0, le=1, description="Error-rate limit (None: the catalogue's).")
-    latency_p95_slo_ms: float | None = Field(default=None, gt=0, description="p95 latency SLO in ms (None: the catalogue's).")
-    cost_budget_per_1k_usd: float | None = Field(default=None, ge=0, description="Cost budget per 1000 predictions (None: the catalogue's).")
-    fallback_hours: int = Field(default=48, ge=0, description="Hours an old champion stays deployed (at 0%) after a promotion.")
+    feedback_margin: float = Field(
+        default=0.05, ge=0, lt=1, description="Non-inferiority margin on the positive-feedback rate."
+    )
+    unsafe_margin: float = Field(
+        default=0.01, ge=0, lt=1, description="Non-inferiority margin on the unsafe rate."
+    )
+    max_unsafe_rate: float | None = Field(
+        default=None, ge=0, le=1, description="Unsafe-rate limit (None: the catalogue's)."
+    )
+    max_error_rate: float | None = Field(
+        default=None, ge=0, le=1, description="Error-rate limit (None: the catalogue's)."
+    )
+    latency_p95_slo_ms: float | None = Field(
+        default=None, gt=0, description="p95 latency SLO in ms (None: the catalogue's)."
+    )
+    cost_budget_per_1k_usd: float | None = Field(
+        default=None, ge=0, description="Cost budget per 1000 predictions (None: the catalogue's)."
+    )
+    fallback_hours: int = Field(
+        default=48, ge=0, description="Hours an old champion stays deployed (at 0%) after a promotion."
+    )
     local_machine_type: str = Field(default="local-cpu", description="Price key of a local serving replica.")
     token_price_in_per_1k_usd: float = Field(default=0.0, ge=0, description="Price per 1000 prompt tokens.")
-    token_price_out_per_1k_usd: float = Field(default=0.0, ge=0, description="Price per 1000 generated tokens.")
-    webhook_url: str | None = Field(default=None, description="Local target: POST each alert as JSON here too.")
+    token_price_out_per_1k_usd: float = Field(
+        default=0.0, ge=0, description="Price per 1000 generated tokens."
+    )
+    webhook_url: str | None = Field(
+        default=None, description="Local target: POST each alert as JSON here too."
+    )
 
 
 class Settings(BaseSettings):

@@ -13,6 +13,7 @@ module level (DAG files import this at parse time).
 from __future__ import annotations
 
 import logging
+import time
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 NOTE_MAX_LENGTH = 1000  # the Airflow API's limit on a DAG run note
 _HTTP_TIMEOUT_S = 10.0
+_NOTE_ATTEMPTS = 3
 
 
 def prompt_param(
@@ -77,9 +79,17 @@ def merge_note(existing: str | None, line: str) -> str:
 
 
 def _api_base_url() -> str:
+    """The REST API's URL as configured: ``[api] base_url``, else the host of the execution API URL
+    task processes already call back to, else ``localhost`` on ``[api] port``."""
     from airflow.configuration import conf
 
-    base = conf.get("api", "base_url", fallback="") or "http://localhost:8080"
+    base = conf.get("api", "base_url", fallback="") or ""
+    if not base:
+        execution = conf.get("core", "execution_api_server_url", fallback="") or ""
+        if "/execution" in execution:
+            base = execution.split("/execution", 1)[0]
+    if not base:
+        base = f"http://localhost:{conf.get('api', 'port', fallback='8080')}"
     return base.rstrip("/")
 
 
@@ -110,13 +120,17 @@ def write_run_note(context: Mapping[str, Any], line: str, *, client: Any = None)
     try:
         base_url = _api_base_url()
         token = _api_token(client, base_url)
-        response = client.patch(
-            f"{base_url}/api/v2/dags/{urllib.parse.quote(dag_id, safe='')}/dagRuns/"
-            f"{urllib.parse.quote(run_id, safe='')}",
-            params={"update_mask": "note"},
-            json={"note": note},
-            headers={"Authorization": f"Bearer {token}"},
-        )
+        for attempt in range(_NOTE_ATTEMPTS):  # a busy API (5xx, e.g. its DB locked) gets a second chance
+            response = client.patch(
+                f"{base_url}/api/v2/dags/{urllib.parse.quote(dag_id, safe='')}/dagRuns/"
+                f"{urllib.parse.quote(run_id, safe='')}",
+                params={"update_mask": "note"},
+                json={"note": note},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            if response.status_code < 500 or attempt == _NOTE_ATTEMPTS - 1:
+                break
+            time.sleep(2**attempt)
         response.raise_for_status()
     except Exception as exc:  # noqa: BLE001 - best effort, see docstring
         log.warning(

@@ -19,8 +19,13 @@ RUN_ID = "scheduled__2026-01-03T00:00:00+00:00"
 
 def _context(task, dag_id="llmops_finetune"):
     ti = mock.MagicMock(try_number=1, task_id=task.task_id, map_index=-1)
-    return {"run_id": RUN_ID, "dag": SimpleNamespace(dag_id=dag_id), "task": task, "ti": ti,
-            "ds": "2026-01-03"}
+    return {
+        "run_id": RUN_ID,
+        "dag": SimpleNamespace(dag_id=dag_id),
+        "task": task,
+        "ti": ti,
+        "ds": "2026-01-03",
+    }
 
 
 def _training_step(**overrides):
@@ -48,8 +53,12 @@ class TestVertexTrainingJob:
         step = _training_step()
         job = mock.MagicMock()
         job.name = "projects/acme-llmops/locations/europe-west4/trainingPipelines/123"
-        with mock.patch.object(CustomJobHook, "submit_custom_container_training_job", return_value=job) as submit, \
-                mock.patch("airflow.providers.google.cloud.operators.vertex_ai.custom_job.VertexAITrainingLink"):
+        with (
+            mock.patch.object(
+                CustomJobHook, "submit_custom_container_training_job", return_value=job
+            ) as submit,
+            mock.patch("airflow.providers.google.cloud.operators.vertex_ai.custom_job.VertexAITrainingLink"),
+        ):
             with pytest.raises(TaskDeferred) as deferred:
                 step.execute(_context(step))
         kw = submit.call_args.kwargs
@@ -74,11 +83,16 @@ class TestVertexTrainingJob:
         assert pairs["--prompt_root"] == "gs://acme-llmops-data"
         assert pairs["--prompt_sha256"] == "0" * 64
         i = args.index("--lora_target_modules")
-        assert args[i + 1:i + 3] == ["q_proj", "v_proj"]
+        assert args[i + 1 : i + 3] == ["q_proj", "v_proj"]
         tail = dict(zip(args[-12::2], args[-11::2], strict=False))
-        assert tail == {"--tracking": "vertex", "--experiment_name": "support-assistant",
-                        "--machine_type": "a2-highgpu-1g", "--accelerator_type": "NVIDIA_TESLA_A100",
-                        "--accelerator_count": "1", "--replica_count": "1"}
+        assert tail == {
+            "--tracking": "vertex",
+            "--experiment_name": "support-assistant",
+            "--machine_type": "a2-highgpu-1g",
+            "--accelerator_type": "NVIDIA_TESLA_A100",
+            "--accelerator_count": "1",
+            "--replica_count": "1",
+        }
         assert kw["labels"]["dag_id"] == "llmops_finetune" and kw["labels"]["app"] == "llmops-factory"
         assert all(len(v) <= 63 and v == v.lower() for v in kw["labels"].values())
         assert kw["model_serving_container_image_uri"] is None, "training must not upload a model itself"
@@ -90,10 +104,13 @@ class TestVertexTrainingJob:
     def test_form_overrides_machine_and_accelerator(self, gcp_env):
         from airflow.providers.google.cloud.hooks.vertex_ai.custom_job import CustomJobHook
 
-        step = _training_step(machine={"machine_type": "g2-standard-8", "accelerator_type": "NVIDIA_L4",
-                                       "accelerator_count": 1})
-        with mock.patch.object(CustomJobHook, "submit_custom_container_training_job") as submit, \
-                mock.patch("airflow.providers.google.cloud.operators.vertex_ai.custom_job.VertexAITrainingLink"):
+        step = _training_step(
+            machine={"machine_type": "g2-standard-8", "accelerator_type": "NVIDIA_L4", "accelerator_count": 1}
+        )
+        with (
+            mock.patch.object(CustomJobHook, "submit_custom_container_training_job") as submit,
+            mock.patch("airflow.providers.google.cloud.operators.vertex_ai.custom_job.VertexAITrainingLink"),
+        ):
             with pytest.raises(TaskDeferred):
                 step.execute(_context(step))
         kw = submit.call_args.kwargs
@@ -102,18 +119,27 @@ class TestVertexTrainingJob:
     def test_training_runs_as_its_own_service_account_when_set(self, gcp_env, monkeypatch):
         from airflow.providers.google.cloud.hooks.vertex_ai.custom_job import CustomJobHook
 
-        monkeypatch.setenv("LLMOPS_GCP__TRAINING__SERVICE_ACCOUNT", "llmops-training@acme-llmops.iam.gserviceaccount.com")
+        monkeypatch.setenv(
+            "LLMOPS_GCP__TRAINING__SERVICE_ACCOUNT", "llmops-training@acme-llmops.iam.gserviceaccount.com"
+        )
         step = _training_step()
-        with mock.patch.object(CustomJobHook, "submit_custom_container_training_job") as submit, \
-                mock.patch("airflow.providers.google.cloud.operators.vertex_ai.custom_job.VertexAITrainingLink"):
+        with (
+            mock.patch.object(CustomJobHook, "submit_custom_container_training_job") as submit,
+            mock.patch("airflow.providers.google.cloud.operators.vertex_ai.custom_job.VertexAITrainingLink"),
+        ):
             with pytest.raises(TaskDeferred):
                 step.execute(_context(step))
-        assert submit.call_args.kwargs["service_account"] == "llmops-training@acme-llmops.iam.gserviceaccount.com"
+        assert (
+            submit.call_args.kwargs["service_account"]
+            == "llmops-training@acme-llmops.iam.gserviceaccount.com"
+        )
 
     def test_missing_setting_fails_at_task_start_naming_it(self, gcp_env, monkeypatch):
         monkeypatch.delenv("LLMOPS_GCP__TRAINING__CONTAINER_URI")
         step = _training_step()
-        with pytest.raises(AirflowFailException, match=r"gcp.training.container_uri.*LLMOPS_GCP__TRAINING__CONTAINER_URI") as failed:
+        with pytest.raises(
+            AirflowFailException, match=r"gcp.training.container_uri.*LLMOPS_GCP__TRAINING__CONTAINER_URI"
+        ) as failed:
             step.execute(_context(step))
         # a missing setting cannot change on retry: the task fails at once, without retries
         assert isinstance(failed.value.__cause__, SettingsError)
@@ -132,9 +158,12 @@ class TestDataflowPipeline:
         from llmops_plugins.platform import get_platform
         from llmops_plugins.stages.data import RunBeamPipeline
 
-        step = RunBeamPipeline(task_id="prepare_dataset", pipeline="data_prep",
-                               job_name="llmops-data-prep-20260103",
-                               pipeline_options={"ds": "2026-01-03", "prompt": "support_assistant@1.0.0"})
+        step = RunBeamPipeline(
+            task_id="prepare_dataset",
+            pipeline="data_prep",
+            job_name="llmops-data-prep-20260103",
+            pipeline_options={"ds": "2026-01-03", "prompt": "support_assistant@1.0.0"},
+        )
         inner = step.gcp(_context(step, "llmops_data_prep"), get_platform())
         assert inner.runner == "DataflowRunner" and inner.deferrable
         assert inner.py_file == "/home/airflow/gcs/data/beam_jobs/data_prep.py"
@@ -148,8 +177,11 @@ class TestDataflowPipeline:
         assert opts["labels"]["dag_id"] == "llmops_data_prep"
         cfg = inner.dataflow_config
         assert isinstance(cfg, DataflowConfiguration)
-        assert (cfg.job_name, cfg.project_id, cfg.location) == ("llmops-data-prep-20260103", "acme-llmops",
-                                                                 "europe-west4")
+        assert (cfg.job_name, cfg.project_id, cfg.location) == (
+            "llmops-data-prep-20260103",
+            "acme-llmops",
+            "europe-west4",
+        )
         assert cfg.wait_until_finished is True
 
     def test_dataflow_job_is_started_with_those_options(self, gcp_env):
@@ -158,13 +190,19 @@ class TestDataflowPipeline:
 
         from llmops_plugins.stages.data import RunBeamPipeline
 
-        step = RunBeamPipeline(task_id="prepare_dataset", pipeline="data_prep", job_name="llmops-data-prep-20260103",
-                               pipeline_options={"ds": "2026-01-03"})
-        with mock.patch.object(BeamHook, "start_python_pipeline") as start, \
-                mock.patch.object(DataflowHook, "wait_for_done"), \
-                mock.patch.object(DataflowHook, "is_job_dataflow_running", return_value=False), \
-                mock.patch("airflow.providers.apache.beam.operators.beam.DataflowJobLink"), \
-                mock.patch("airflow.providers.apache.beam.operators.beam.GCSHook"):
+        step = RunBeamPipeline(
+            task_id="prepare_dataset",
+            pipeline="data_prep",
+            job_name="llmops-data-prep-20260103",
+            pipeline_options={"ds": "2026-01-03"},
+        )
+        with (
+            mock.patch.object(BeamHook, "start_python_pipeline") as start,
+            mock.patch.object(DataflowHook, "wait_for_done"),
+            mock.patch.object(DataflowHook, "is_job_dataflow_running", return_value=False),
+            mock.patch("airflow.providers.apache.beam.operators.beam.DataflowJobLink"),
+            mock.patch("airflow.providers.apache.beam.operators.beam.GCSHook"),
+        ):
             try:
                 step.execute(_context(step, "llmops_data_prep"))
             except TaskDeferred:
@@ -180,11 +218,18 @@ class TestBigQueryLoad:
     def test_load_replaces_exactly_one_partition(self, gcp_env):
         from llmops_plugins.stages.data import load_job_configuration
 
-        cfg = load_job_configuration(get_settings(), "instruction_examples", "2026-01-03",
-                                     ["gs://acme-llmops-data/datasets/daily-2026-01-03/train/part-0.jsonl"])
+        cfg = load_job_configuration(
+            get_settings(),
+            "instruction_examples",
+            "2026-01-03",
+            ["gs://acme-llmops-data/datasets/daily-2026-01-03/train/part-0.jsonl"],
+        )
         load = cfg["load"]
-        assert load["destinationTable"] == {"projectId": "acme-llmops", "datasetId": "llmops",
-                                            "tableId": "instruction_examples$20260103"}
+        assert load["destinationTable"] == {
+            "projectId": "acme-llmops",
+            "datasetId": "llmops",
+            "tableId": "instruction_examples$20260103",
+        }
         assert load["writeDisposition"] == "WRITE_TRUNCATE"
         assert load["sourceFormat"] == "NEWLINE_DELIMITED_JSON"
         assert load["timePartitioning"] == {"type": "DAY", "field": "source_date"}
@@ -199,13 +244,20 @@ class TestBigQueryLoad:
 
         from llmops_plugins.stages.data import LoadWarehousePartition
 
-        step = LoadWarehousePartition(task_id="load_examples", table="instruction_examples",
-                                      partition_date="2026-01-03",
-                                      sources=["datasets/daily-2026-01-03/train/*.jsonl"])
-        objects = ["datasets/daily-2026-01-03/train/part-00000-of-00002.jsonl",
-                   "datasets/daily-2026-01-03/train/part-00001-of-00002.jsonl"]
-        with mock.patch.object(GCSHook, "list", return_value=objects) as lst, \
-                mock.patch.object(BigQueryHook, "insert_job") as insert:
+        step = LoadWarehousePartition(
+            task_id="load_examples",
+            table="instruction_examples",
+            partition_date="2026-01-03",
+            sources=["datasets/daily-2026-01-03/train/*.jsonl"],
+        )
+        objects = [
+            "datasets/daily-2026-01-03/train/part-00000-of-00002.jsonl",
+            "datasets/daily-2026-01-03/train/part-00001-of-00002.jsonl",
+        ]
+        with (
+            mock.patch.object(GCSHook, "list", return_value=objects) as lst,
+            mock.patch.object(BigQueryHook, "insert_job") as insert,
+        ):
             result = step.execute(_context(step, "llmops_data_prep"))
         lst.assert_called_once_with("acme-llmops-data", match_glob="datasets/daily-2026-01-03/train/*.jsonl")
         cfg = insert.call_args.kwargs["configuration"]
@@ -219,10 +271,16 @@ class TestBigQueryLoad:
 
         from llmops_plugins.stages.data import LoadWarehousePartition
 
-        step = LoadWarehousePartition(task_id="load_dead_letters", table="dead_letter_records",
-                                      partition_date="2026-01-03", sources=["datasets/daily-2026-01-03/dead_letter/*"])
-        with mock.patch.object(GCSHook, "list", return_value=[]), \
-                mock.patch.object(BigQueryHook, "insert_job") as insert:
+        step = LoadWarehousePartition(
+            task_id="load_dead_letters",
+            table="dead_letter_records",
+            partition_date="2026-01-03",
+            sources=["datasets/daily-2026-01-03/dead_letter/*"],
+        )
+        with (
+            mock.patch.object(GCSHook, "list", return_value=[]),
+            mock.patch.object(BigQueryHook, "insert_job") as insert,
+        ):
             step.execute(_context(step, "llmops_data_prep"))
         query = insert.call_args.kwargs["configuration"]["query"]
         assert query["query"].startswith("DELETE FROM `acme-llmops.llmops.dead_letter_records`")
@@ -234,7 +292,9 @@ class TestRawPartitionSensor:
         from llmops_plugins.platform import get_platform
         from llmops_plugins.stages.data import WaitForRawPartition
 
-        step = WaitForRawPartition(task_id="wait_for_raw_partition", ds="2026-01-03", timeout=600, poke_interval=60)
+        step = WaitForRawPartition(
+            task_id="wait_for_raw_partition", ds="2026-01-03", timeout=600, poke_interval=60
+        )
         inner = step.gcp(_context(step, "llmops_data_prep"), get_platform())
         assert (inner.bucket, inner.object) == ("acme-llmops-data", "raw/*/dt=2026-01-03/*")
         assert inner.use_glob and inner.deferrable
@@ -246,8 +306,11 @@ class TestModelRegistryUpload:
 
         return RegisterModelVersion(
             task_id="register_candidate",
-            trained={"model_version": "support-assistant-20260103-ab12cd34-t0", "metrics": {"eval_loss": 1.23},
-                     "hparams": {"lora_r": 8}},
+            trained={
+                "model_version": "support-assistant-20260103-ab12cd34-t0",
+                "metrics": {"eval_loss": 1.23},
+                "hparams": {"lora_r": 8},
+            },
             idempotency_key=f"llmops_finetune:{RUN_ID}",
         )
 
@@ -256,17 +319,23 @@ class TestModelRegistryUpload:
 
         step = self._step()
         op = mock.MagicMock()
-        op.result.return_value = SimpleNamespace(model="projects/1/locations/europe-west4/models/9",
-                                                 model_version_id="1")
-        with mock.patch.object(ModelServiceHook, "list_models", return_value=[]), \
-                mock.patch.object(ModelServiceHook, "upload_model", return_value=op) as upload:
+        op.result.return_value = SimpleNamespace(
+            model="projects/1/locations/europe-west4/models/9", model_version_id="1"
+        )
+        with (
+            mock.patch.object(ModelServiceHook, "list_models", return_value=[]),
+            mock.patch.object(ModelServiceHook, "upload_model", return_value=op) as upload,
+        ):
             result = step.execute(_context(step))
         kw = upload.call_args.kwargs
         assert kw["parent_model"] is None and kw["project_id"] == "acme-llmops"
         body = kw["model"]
         assert body["display_name"] == "support-assistant"
         assert body["version_aliases"] == ["candidate"]
-        assert body["artifact_uri"] == "gs://acme-llmops-data/models/support-assistant-20260103-ab12cd34-t0/merged/"
+        assert (
+            body["artifact_uri"]
+            == "gs://acme-llmops-data/models/support-assistant-20260103-ab12cd34-t0/merged/"
+        )
         assert body["container_spec"]["predict_route"] == "/v1/predict"
         assert body["container_spec"]["health_route"] == "/v1/health"
         assert result["version"] == "1"
@@ -281,17 +350,23 @@ class TestModelRegistryUpload:
         other = SimpleNamespace(version_id="3", labels={"idempotency_key": "something-else"})
         op = mock.MagicMock()
         op.result.return_value = SimpleNamespace(model=parent.name, model_version_id="4")
-        with mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]), \
-                mock.patch.object(ModelServiceHook, "list_model_versions", return_value=[other]), \
-                mock.patch.object(ModelServiceHook, "upload_model", return_value=op) as upload:
+        with (
+            mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]),
+            mock.patch.object(ModelServiceHook, "list_model_versions", return_value=[other]),
+            mock.patch.object(ModelServiceHook, "upload_model", return_value=op) as upload,
+        ):
             assert step.execute(_context(step))["version"] == "4"
         assert upload.call_args.kwargs["parent_model"] == parent.name
 
-        key = model_upload_request(get_settings(), "x", step.idempotency_key, "candidate", {})["labels"]["idempotency_key"]
+        key = model_upload_request(get_settings(), "x", step.idempotency_key, "candidate", {})["labels"][
+            "idempotency_key"
+        ]
         done = SimpleNamespace(version_id="4", labels={"idempotency_key": key})
-        with mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]), \
-                mock.patch.object(ModelServiceHook, "list_model_versions", return_value=[other, done]), \
-                mock.patch.object(ModelServiceHook, "upload_model") as upload:
+        with (
+            mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]),
+            mock.patch.object(ModelServiceHook, "list_model_versions", return_value=[other, done]),
+            mock.patch.object(ModelServiceHook, "upload_model") as upload,
+        ):
             assert step.execute(_context(step))["version"] == "4"
         upload.assert_not_called()
 
@@ -304,15 +379,23 @@ class TestCleanupTeardown:
         from llmops_plugins.stages.training import CancelTrainingJobs
 
         step = CancelTrainingJobs(task_id="cleanup_training_jobs", run_id=RUN_ID)
-        running = SimpleNamespace(name="projects/1/locations/europe-west4/trainingPipelines/11",
-                                  state=SimpleNamespace(name="PIPELINE_STATE_RUNNING"))
-        done = SimpleNamespace(name="projects/1/locations/europe-west4/trainingPipelines/12",
-                               state=SimpleNamespace(name="PIPELINE_STATE_SUCCEEDED"))
-        with mock.patch.object(CustomJobHook, "list_training_pipelines", return_value=[running, done]) as lst, \
-                mock.patch.object(CustomJobHook, "cancel_training_pipeline") as cancel:
+        running = SimpleNamespace(
+            name="projects/1/locations/europe-west4/trainingPipelines/11",
+            state=SimpleNamespace(name="PIPELINE_STATE_RUNNING"),
+        )
+        done = SimpleNamespace(
+            name="projects/1/locations/europe-west4/trainingPipelines/12",
+            state=SimpleNamespace(name="PIPELINE_STATE_SUCCEEDED"),
+        )
+        with (
+            mock.patch.object(CustomJobHook, "list_training_pipelines", return_value=[running, done]) as lst,
+            mock.patch.object(CustomJobHook, "cancel_training_pipeline") as cancel,
+        ):
             result = step.execute(_context(step))
         assert f'labels.run_id_hash="{run_id_hash(RUN_ID)}"' in lst.call_args.kwargs["filter"]
-        cancel.assert_called_once_with(project_id="acme-llmops", region="europe-west4", training_pipeline="11")
+        cancel.assert_called_once_with(
+            project_id="acme-llmops", region="europe-west4", training_pipeline="11"
+        )
         assert result == [running.name]
 
     def test_teardown_is_wired_in_the_finetune_dag(self):
@@ -333,11 +416,14 @@ class TestVertexAliases:
         from llmops_plugins.platform import get_platform
 
         parent = SimpleNamespace(name="projects/1/locations/europe-west4/models/9")
-        with mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]), \
-                mock.patch.object(ModelServiceHook, "add_version_aliases") as add:
+        with (
+            mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]),
+            mock.patch.object(ModelServiceHook, "add_version_aliases") as add,
+        ):
             get_platform().registry().set_alias("champion", "4")
-        add.assert_called_once_with(region="europe-west4", project_id="acme-llmops", model_id="9@4",
-                                    version_aliases=["champion"])
+        add.assert_called_once_with(
+            region="europe-west4", project_id="acme-llmops", model_id="9@4", version_aliases=["champion"]
+        )
 
     def test_get_by_alias_reads_the_aliased_version_or_none(self, gcp_env):
         from airflow.providers.google.cloud.hooks.vertex_ai.model_service import ModelServiceHook
@@ -346,16 +432,28 @@ class TestVertexAliases:
         from llmops_plugins.platform import get_platform
 
         parent = SimpleNamespace(name="projects/1/locations/europe-west4/models/9")
-        model = SimpleNamespace(version_id="4", artifact_uri="gs://b/models/m/merged/",
-                                version_aliases=["champion", "default"], labels={"app": "llmops-factory"})
+        model = SimpleNamespace(
+            version_id="4",
+            artifact_uri="gs://b/models/m/merged/",
+            version_aliases=["champion", "default"],
+            labels={"app": "llmops-factory"},
+        )
         registry = get_platform().registry()
-        with mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]), \
-                mock.patch.object(ModelServiceHook, "get_model", return_value=model) as get:
+        with (
+            mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]),
+            mock.patch.object(ModelServiceHook, "get_model", return_value=model) as get,
+        ):
             found = registry.get_by_alias("champion")
         assert get.call_args.kwargs["model_id"] == "9@champion"
-        assert (found.version, found.uri, found.aliases) == ("4", "gs://b/models/m/merged/", ("champion", "default"))
-        with mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]), \
-                mock.patch.object(ModelServiceHook, "get_model", side_effect=NotFound("no alias")):
+        assert (found.version, found.uri, found.aliases) == (
+            "4",
+            "gs://b/models/m/merged/",
+            ("champion", "default"),
+        )
+        with (
+            mock.patch.object(ModelServiceHook, "list_models", return_value=[parent]),
+            mock.patch.object(ModelServiceHook, "get_model", side_effect=NotFound("no alias")),
+        ):
             assert registry.get_by_alias("challenger") is None
         with mock.patch.object(ModelServiceHook, "list_models", return_value=[]):
             assert registry.get_by_alias("champion") is None

@@ -168,6 +168,7 @@ def test_deploy_sends_the_canary_split_machine_and_replicas(gcp_env):
     model = kw["deployed_model"]
     assert model["model"] == f"{MODEL}@3"
     assert model["display_name"] == "support-assistant-20260105-aa-t0+support_assistant@1.1.0"
+    assert model["service_account"] == gcp_env["LLMOPS_GCP__SERVICE_ACCOUNT"]
     assert model["dedicated_resources"] == {
         "machine_spec": {
             "machine_type": "g2-standard-8",
@@ -279,6 +280,30 @@ def test_restore_does_nothing_after_a_passed_smoke_test(gcp_env):
     assert result["restored"] is False
 
 
+def test_the_terraform_endpoint_id_is_used_when_set(gcp_env, monkeypatch):
+    from airflow.providers.google.cloud.hooks.vertex_ai.endpoint_service import EndpointServiceHook
+
+    from llmops_plugins.stages.serving import ReadEndpoint
+
+    monkeypatch.setenv("LLMOPS_GCP__ENDPOINT_ID", "4242")
+    endpoint = SimpleNamespace(
+        name=ENDPOINT,
+        traffic_split={"111": 100},
+        deployed_models=[
+            SimpleNamespace(id="111", display_name="support-assistant-20260101-bb-t0+support_assistant@1.0.0")
+        ],
+    )
+    step = ReadEndpoint(task_id="read_endpoint")
+    with (
+        mock.patch.object(EndpointServiceHook, "get_endpoint", return_value=endpoint) as get,
+        mock.patch.object(EndpointServiceHook, "list_endpoints") as lst,
+    ):
+        view = step.execute(_context(step))
+    assert get.call_args.kwargs == {"project_id": "acme-llmops", "region": "europe-west4", "endpoint": "4242"}
+    lst.assert_not_called()
+    assert view == _view()
+
+
 def test_missing_endpoint_names_the_setting(gcp_env):
     from airflow.providers.google.cloud.hooks.vertex_ai.endpoint_service import EndpointServiceHook
     from airflow.sdk.exceptions import AirflowFailException
@@ -288,7 +313,7 @@ def test_missing_endpoint_names_the_setting(gcp_env):
     step = ReadEndpoint(task_id="read_endpoint")
     with (
         mock.patch.object(EndpointServiceHook, "list_endpoints", return_value=[]) as lst,
-        pytest.raises(AirflowFailException, match="gcp.serving.endpoint_display_name"),
+        pytest.raises(AirflowFailException, match="gcp.endpoint_id"),
     ):
         step.execute(_context(step))
     assert lst.call_args.kwargs["filter"] == 'display_name="support-assistant"'

@@ -12,8 +12,16 @@ REPO = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 
 FORBIDDEN_AT_PARSE = (
-    "torch", "transformers", "peft", "apache_beam", "google.cloud.aiplatform", "vertexai", "mlflow",
-    "duckdb", "pandas", "sentence_transformers",
+    "torch",
+    "transformers",
+    "peft",
+    "apache_beam",
+    "google.cloud.aiplatform",
+    "vertexai",
+    "mlflow",
+    "duckdb",
+    "pandas",
+    "sentence_transformers",
 )
 
 _GRAPH_SCRIPT = r"""
@@ -31,14 +39,20 @@ print("GRAPH_JSON=" + json.dumps(out, sort_keys=True))
 """
 
 
-def run_python(code: str, *args: str, env: dict[str, str] | None = None, cwd: str | None = None,
-               timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code, *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+def run_python(
+    code: str, *args: str, env: dict[str, str] | None = None, cwd: str | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
-def dag_graphs(dag_folder: Path, env_overrides: dict[str, str], pythonpath: list[Path] | None = None,
-               cwd: str | None = None) -> dict:
+def dag_graphs(
+    dag_folder: Path,
+    env_overrides: dict[str, str],
+    pythonpath: list[Path] | None = None,
+    cwd: str | None = None,
+) -> dict:
     """Load ``dag_folder`` in a fresh interpreter and return its DAGs' graphs and import errors."""
     env = dict(os.environ)
     env.update(env_overrides)
@@ -46,7 +60,9 @@ def dag_graphs(dag_folder: Path, env_overrides: dict[str, str], pythonpath: list
         env["PYTHONPATH"] = os.pathsep.join(str(p) for p in pythonpath)
     proc = run_python(_GRAPH_SCRIPT, str(dag_folder), env=env, cwd=cwd)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("GRAPH_JSON=")]
-    assert proc.returncode == 0 and lines, f"DagBag load failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    assert proc.returncode == 0 and lines, (
+        f"DagBag load failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    )
     return json.loads(lines[-1].removeprefix("GRAPH_JSON="))
 
 
@@ -62,7 +78,11 @@ def step_classes() -> list[type]:
     for info in pkgutil.iter_modules(stages.__path__):
         module = importlib.import_module(f"llmops_plugins.stages.{info.name}")
         for obj in vars(module).values():
-            if (isinstance(obj, type) and issubclass(obj, StepMixin) and obj not in (Step, SensorStep, StepMixin)
-                    and obj.__module__ == module.__name__):
+            if (
+                isinstance(obj, type)
+                and issubclass(obj, StepMixin)
+                and obj not in (Step, SensorStep, StepMixin)
+                and obj.__module__ == module.__name__
+            ):
                 found.append(obj)
     return found

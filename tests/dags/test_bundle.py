@@ -40,8 +40,11 @@ def test_bundle_layout(bundle):
 def test_dags_parse_from_the_bundle_alone(bundle, target, tmp_path):
     graphs = dag_graphs(
         bundle / "dags",
-        {"LLMOPS_TARGET": target, "AIRFLOW__CORE__DAGS_FOLDER": str(bundle / "dags"),
-         "AIRFLOW__CORE__PLUGINS_FOLDER": str(bundle / "plugins")},
+        {
+            "LLMOPS_TARGET": target,
+            "AIRFLOW__CORE__DAGS_FOLDER": str(bundle / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(bundle / "plugins"),
+        },
         pythonpath=[bundle / "dags", bundle / "plugins"],
         cwd=str(tmp_path),
     )

@@ -77,7 +77,9 @@ class TestDagPolicy:
 
     def test_execution_timeout_on_every_task(self, dagbag, path):
         for task in _dag_for(dagbag, path).tasks:
-            assert isinstance(task.execution_timeout, dt.timedelta), f"{task.task_id} has no execution_timeout"
+            assert isinstance(task.execution_timeout, dt.timedelta), (
+                f"{task.task_id} has no execution_timeout"
+            )
 
     def test_failure_notifier(self, dagbag, path):
         from llmops_plugins.notify import LLMOpsFailureNotifier

@@ -9,10 +9,7 @@ from tests.dags.helpers import REPO, dag_graphs
 
 @pytest.fixture(scope="module")
 def graphs():
-    return {
-        target: dag_graphs(REPO / "dags", {"LLMOPS_TARGET": target})
-        for target in ("local", "gcp")
-    }
+    return {target: dag_graphs(REPO / "dags", {"LLMOPS_TARGET": target}) for target in ("local", "gcp")}
 
 
 def test_both_targets_parse_without_errors(graphs):
@@ -44,4 +41,8 @@ def test_every_step_used_by_a_dag_lives_in_a_stage_module(graphs):
         for task_id, cls in dag["tasks"].items():
             if cls.startswith("_") or cls in ("_PythonDecoratedOperator",):
                 continue
-            assert cls in names or cls.endswith(("DecoratedOperator", "MappedOperator")), (dag_id, task_id, cls)
+            assert cls in names or cls.endswith(("DecoratedOperator", "MappedOperator")), (
+                dag_id,
+                task_id,
+                cls,
+            )

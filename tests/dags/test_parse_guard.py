@@ -26,9 +26,7 @@ def test_parse_loads_no_heavy_module(path, target):
     proc = run_python(_SCRIPT, str(path), env=env)
     assert proc.returncode == 0, proc.stderr[-4000:]
     loaded = json.loads([x for x in proc.stdout.splitlines() if x.startswith("LOADED=")][-1][7:])
-    heavy = sorted(
-        m for m in loaded if any(m == f or m.startswith(f + ".") for f in FORBIDDEN_AT_PARSE)
-    )
+    heavy = sorted(m for m in loaded if any(m == f or m.startswith(f + ".") for f in FORBIDDEN_AT_PARSE))
     assert heavy == [], f"{path.name} on {target} loads {heavy[:10]} at parse time"
 
 

@@ -22,8 +22,9 @@ def local_home(tmp_path, monkeypatch):
 
 
 PIN = PromptPin("support_assistant", "1.0.0", "c" * 64).to_dict()
-SNAP = SnapshotRef("snap-abc", "2026-01-01", "2026-01-03", "datasets/snap-abc/train/",
-                   "datasets/snap-abc/eval/").to_dict()
+SNAP = SnapshotRef(
+    "snap-abc", "2026-01-01", "2026-01-03", "datasets/snap-abc/train/", "datasets/snap-abc/eval/"
+).to_dict()
 
 
 def test_fail_fast_turns_a_deterministic_error_into_a_no_retry_failure():
@@ -74,21 +75,48 @@ def test_step_without_a_body_for_the_target_says_so(local_home):
 def test_plan_training_expands_the_grid_with_the_pinned_prompt(local_home):
     from llmops_plugins.stages.training import plan_training
 
-    trials = plan_training(PIN, SNAP, "models/base/tiny/", "manual__2026-01-03", lora_r=[4, 8],
-                           learning_rate=[1e-3, 2e-3], lora_alpha=16, target_modules=["q_proj"], epochs=None,
-                           machine_type=None, accelerator_type="", accelerator_count=0)
+    trials = plan_training(
+        PIN,
+        SNAP,
+        "models/base/tiny/",
+        "manual__2026-01-03",
+        lora_r=[4, 8],
+        learning_rate=[1e-3, 2e-3],
+        lora_alpha=16,
+        target_modules=["q_proj"],
+        epochs=None,
+        machine_type=None,
+        accelerator_type="",
+        accelerator_count=0,
+    )
     parsed = [TrainingTrial.from_dict(t) for t in trials]
     assert [(t.hparams["lora_r"], t.hparams["learning_rate"]) for t in parsed] == [
-        (4, 1e-3), (4, 2e-3), (8, 1e-3), (8, 2e-3)]
+        (4, 1e-3),
+        (4, 2e-3),
+        (8, 1e-3),
+        (8, 2e-3),
+    ]
     assert {t.prompt_ref for t in parsed} == {"support_assistant@1.0.0"} and parsed[0].prompt_hash == "c" * 64
-    assert parsed[0].hparams == {"lora_alpha": 16, "lora_target_modules": ["q_proj"], "lora_r": 4,
-                                 "learning_rate": 1e-3}
+    assert parsed[0].hparams == {
+        "lora_alpha": 16,
+        "lora_target_modules": ["q_proj"],
+        "lora_r": 4,
+        "learning_rate": 1e-3,
+    }
     assert parsed[0].config == "local-cpu" and parsed[0].machine == {}
     assert len({t.model_version for t in parsed}) == 4
     assert parsed[0].model_version.startswith("support-assistant-20260103-")
     # the same run plans the same versions (a retry overwrites only its own outputs)
-    again = plan_training(PIN, SNAP, "models/base/tiny/", "manual__2026-01-03", lora_r=[4, 8],
-                          learning_rate=[1e-3, 2e-3], lora_alpha=16, target_modules=["q_proj"])
+    again = plan_training(
+        PIN,
+        SNAP,
+        "models/base/tiny/",
+        "manual__2026-01-03",
+        lora_r=[4, 8],
+        learning_rate=[1e-3, 2e-3],
+        lora_alpha=16,
+        target_modules=["q_proj"],
+    )
     assert [t["model_version"] for t in again] == [t.model_version for t in parsed]
 
 
@@ -117,7 +145,9 @@ def test_select_best_takes_the_lowest_eval_loss_and_fails_closed():
 def test_window_end_prefers_param_then_asset_events_then_logical_date():
     from llmops_plugins.stages.training import window_end
 
-    events = {"asset": [SimpleNamespace(extra={"ds": "2026-01-02"}), SimpleNamespace(extra={"ds": "2026-01-04"})]}
+    events = {
+        "asset": [SimpleNamespace(extra={"ds": "2026-01-02"}), SimpleNamespace(extra={"ds": "2026-01-04"})]
+    }
     logical = dt.datetime(2026, 1, 9, tzinfo=dt.UTC)
     assert window_end("2026-01-01", events, logical) == "2026-01-01"
     assert window_end(None, events, logical) == "2026-01-04"
@@ -130,8 +160,12 @@ def test_local_notifier_writes_one_message_per_run_and_task(local_home):
     from llmops_plugins.notify import LLMOpsFailureNotifier
 
     ti = mock.MagicMock(task_id="validate_dataset", try_number=1)
-    context = {"ti": ti, "dag": SimpleNamespace(dag_id="llmops_data_prep"), "run_id": "manual__1",
-               "exception": TaskInputError("bad day")}
+    context = {
+        "ti": ti,
+        "dag": SimpleNamespace(dag_id="llmops_data_prep"),
+        "run_id": "manual__1",
+        "exception": TaskInputError("bad day"),
+    }
     notifier = LLMOpsFailureNotifier(subject="[llmops] failed")
     notifier.notify(context)
     notifier.notify(context)  # a retry overwrites its own message

@@ -25,8 +25,12 @@ def local_home(tmp_path, monkeypatch):
 
 
 def _ctx(task, run_id="manual__2026-01-03"):
-    return {"run_id": run_id, "dag": SimpleNamespace(dag_id="d"), "task": task,
-            "ti": mock.MagicMock(try_number=1)}
+    return {
+        "run_id": run_id,
+        "dag": SimpleNamespace(dag_id="d"),
+        "task": task,
+        "ti": mock.MagicMock(try_number=1),
+    }
 
 
 class _Deferring(BaseOperator):
@@ -76,12 +80,24 @@ def test_local_load_replaces_the_partition(local_home):
 
     folder = local_home.storage_root / "datasets" / "daily-2026-01-03" / "dead_letter"
     folder.mkdir(parents=True)
-    row = {"dataset_version": "daily-2026-01-03", "source": "faq", "source_date": "2026-01-03",
-           "source_uri": "raw/faq/dt=2026-01-03/faq.jsonl", "source_record": "line:3", "stage": "parse",
-           "reason": "malformed_json", "detail": "line 3: Expecting ','", "raw_excerpt": "{\"id\": "}
+    row = {
+        "dataset_version": "daily-2026-01-03",
+        "source": "faq",
+        "source_date": "2026-01-03",
+        "source_uri": "raw/faq/dt=2026-01-03/faq.jsonl",
+        "source_record": "line:3",
+        "stage": "parse",
+        "reason": "malformed_json",
+        "detail": "line 3: Expecting ','",
+        "raw_excerpt": '{"id": ',
+    }
     (folder / "part-00000-of-00001.jsonl").write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n")
-    step = LoadWarehousePartition(task_id="load_dead_letters", table="dead_letter_records",
-                                  partition_date="2026-01-03", sources=["datasets/daily-2026-01-03/dead_letter/*.jsonl"])
+    step = LoadWarehousePartition(
+        task_id="load_dead_letters",
+        table="dead_letter_records",
+        partition_date="2026-01-03",
+        sources=["datasets/daily-2026-01-03/dead_letter/*.jsonl"],
+    )
     assert step.execute(_ctx(step))["rows"] == 2
     assert step.execute(_ctx(step))["rows"] == 2  # a retry replaces, never appends
     (folder / "part-00000-of-00001.jsonl").unlink()

@@ -16,17 +16,28 @@ from llmops_factory.handoffs import (
     TrainingTrial,
 )
 
-PIN = PromptPin("support_assistant", "1.0.0", "a" * 64, requested="support_assistant@production",
-                alias="production", uri="file:///s/prompts/support_assistant/1.0.0/")
+PIN = PromptPin(
+    "support_assistant",
+    "1.0.0",
+    "a" * 64,
+    requested="support_assistant@production",
+    alias="production",
+    uri="file:///s/prompts/support_assistant/1.0.0/",
+)
 
 
-@pytest.mark.parametrize("value", [
-    PIN,
-    SnapshotRef("snap-1", "2026-01-01", "2026-01-03", "datasets/snap-1/train/", "datasets/snap-1/eval/", 10, 2),
-    TrainingTrial("m-t0", "d/train", "d/eval", "models/base/x/", "p@1.0.0", "b" * 64, {"lora_r": 8}),
-    TrainedModel("m-t0", {"lora_r": 8}, {"eval_loss": 1.5}, "run-1", {"prompt": {"ref": "p@1.0.0"}}),
-    Candidate("support-assistant", "3", "candidate", "file:///m/merged/", "m-t0", {"eval_loss": 1.5}),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        PIN,
+        SnapshotRef(
+            "snap-1", "2026-01-01", "2026-01-03", "datasets/snap-1/train/", "datasets/snap-1/eval/", 10, 2
+        ),
+        TrainingTrial("m-t0", "d/train", "d/eval", "models/base/x/", "p@1.0.0", "b" * 64, {"lora_r": 8}),
+        TrainedModel("m-t0", {"lora_r": 8}, {"eval_loss": 1.5}, "run-1", {"prompt": {"ref": "p@1.0.0"}}),
+        Candidate("support-assistant", "3", "candidate", "file:///m/merged/", "m-t0", {"eval_loss": 1.5}),
+    ],
+)
 def test_round_trip_through_json(value):
     data = json.loads(json.dumps(value.to_dict()))
     assert type(value).from_dict(data) == value
@@ -40,8 +51,16 @@ def test_prompt_pin_carries_its_ref_for_templates():
 
 def test_missing_field_names_the_handoff_and_the_field():
     with pytest.raises(HandoffError, match=r"training trial from plan_training lacks field\(s\) prompt_hash"):
-        TrainingTrial.from_dict({"model_version": "m", "train_data": "t", "eval_data": "e", "base_model": "b",
-                                 "prompt_ref": "p@1.0.0"}, where="plan_training")
+        TrainingTrial.from_dict(
+            {
+                "model_version": "m",
+                "train_data": "t",
+                "eval_data": "e",
+                "base_model": "b",
+                "prompt_ref": "p@1.0.0",
+            },
+            where="plan_training",
+        )
 
 
 def test_not_a_mapping_is_refused_and_deterministic():

@@ -15,7 +15,10 @@ from llmops_factory.prompts import load_prompt, publish_repo, render
 
 VARIABLES = [
     {"instruction": "How do I cancel my Nimbus plan? I'm on Premium — billed on the 3rd.", "input": ""},
-    {"instruction": "Can I get a refund?", "input": "User: I paid twice\nAssistant: Sorry about that!\n  ünïcödé…"},
+    {
+        "instruction": "Can I get a refund?",
+        "input": "User: I paid twice\nAssistant: Sorry about that!\n  ünïcödé…",
+    },
 ]
 
 
@@ -34,8 +37,15 @@ def test_every_entry_point_renders_identical_bytes(ref, variables, tmp_path):
     worker_prompt = pickle.loads(pickle.dumps(PortablePrompt(load_prompt(ref, root=root)))).get()
     beam = render(worker_prompt, variables).text.encode("utf-8")
 
-    example = Example(instruction=variables["instruction"], input=variables["input"], output="x",
-                      example_id="e1", group_key="g1", split="train", source="test:1")
+    example = Example(
+        instruction=variables["instruction"],
+        input=variables["input"],
+        output="x",
+        example_id="e1",
+        group_key="g1",
+        split="train",
+        source="test:1",
+    )
     trainer = render_prompts([example], ref, prompt_root=root)[1][0].encode("utf-8")
     trainer_repo = render_prompts([example], ref)[1][0].encode("utf-8")
 

@@ -76,8 +76,10 @@ class DataArguments:
     )
     prompt_root: str | None = field(
         default=None,
-        metadata={"help": "Storage root of the published prompt bundles (gs://bucket or a folder); the bundle "
-                  "is verified on load. Default: the repository's prompts/ folder (development only)."},
+        metadata={
+            "help": "Storage root of the published prompt bundles (gs://bucket or a folder); the bundle "
+            "is verified on load. Default: the repository's prompts/ folder (development only)."
+        },
     )
     prompt_sha256: str | None = field(
         default=None,

@@ -114,8 +114,13 @@ def prepare_data(
             f"prompt {d.prompt} loaded from {d.prompt_root or 'the repository'} has content hash "
             f"{prompt.hash[:12]}, but the run pinned {d.prompt_sha256[:12]}: refusing to train on another text"
         )
-    prompt_info = {"name": prompt.name, "version": prompt.version, "hash": prompt.hash, "ref": d.prompt,
-                   "source": d.prompt_root or "repository"}
+    prompt_info = {
+        "name": prompt.name,
+        "version": prompt.version,
+        "hash": prompt.hash,
+        "ref": d.prompt,
+        "source": d.prompt_root or "repository",
+    }
     return PreparedData(train_tok, train_rows, eval_tok, eval_rows, dataset, prompt_info, stats)
 
 

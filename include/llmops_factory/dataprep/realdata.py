@@ -7,6 +7,9 @@ README. Used by ``benchmarks/bench_dataprep.py`` (full table) and by the tests (
   synthetic sentences: token level (whitespace tokens; a token is labelled with the type of the gold
   span it overlaps, ``O`` otherwise; a token is predicted as a kind when a found span overlaps it),
   plus span-level recall (a gold span counts as found when a span of the same kind overlaps it).
+* ``score_person_claimed_scope`` — person names where the redactor claims them: gold PERSON spans that
+  stand in a greeting, self-introduction, authorship or sign-off position (``in_claimed_person_scope``),
+  token recall on those and token precision over every name the redactor finds.
 * ``score_toxicity`` — precision / recall of the offensive class (Davidson ``class`` 0 hate speech or
   1 offensive language) and the false-positive rate on the ``neither`` class, for a threshold.
 * ``instruction_records`` — the human-written self-instruct records, each with its instances, as raw
@@ -116,6 +119,65 @@ def score_pii(
             "false_positive_examples": fp_examples[kind],
         }
     return out
+
+
+# The positions where the redactor claims person names, read on the *gold* span (not on the redactor's
+# output): what precedes the name on its line is a greeting, a self-introduction or an authorship phrase
+# (a title may follow), or a sign-off ends the text just before it (same or previous line).
+_TITLE_BEFORE = r"(?:(?:mr|mrs|ms|miss|dr|prof)\.?[ ]+)?"
+_CLAIMED_BEFORE = re.compile(
+    r"(?i)(?:\b(?:hi|hello|hey|dear|hiya|greetings|good (?:morning|afternoon|evening))[ ,]+"
+    r"|\b(?:i['’]m|i am|my name is|name['’]s|this is)[ ]+"
+    r"|\b(?:written|reviewed|authored|edited|prepared|approved|signed|posted|updated|compiled|translated)"
+    r" by[ ]+)" + _TITLE_BEFORE + r"$"
+)
+_SIGNOFF_BEFORE = re.compile(
+    r"(?i)\b(?:thanks(?: again)?|thank you|many thanks|regards|best regards|kind regards|warm regards|"
+    r"best wishes|cheers|sincerely|yours sincerely|yours truly)[,.!]?[ ]*\n?[ ]*$"
+)
+
+
+def in_claimed_person_scope(text: str, start: int) -> bool:
+    """Whether a name starting at ``start`` stands in a greeting / introduction / authorship / sign-off
+    position (the scope in which the redactor claims person names)."""
+    before = text[max(0, start - 80) : start]
+    line = before.rsplit("\n", 1)[-1]
+    return bool(_CLAIMED_BEFORE.search(line) or _SIGNOFF_BEFORE.search(before))
+
+
+def score_person_claimed_scope(
+    find: Callable[[str], list[tuple[str, int, int]]], sentences: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Person names in the claimed scope: recall on the gold PERSON spans in that scope (token and
+    span), precision over every token the redactor marks as a name (anywhere: it claims nothing else)."""
+    tp = fp = scope_tokens = scope_found = spans = spans_found = 0
+    for sentence in sentences:
+        text = sentence["full_text"]
+        gold = [
+            (s["start_position"], s["end_position"])
+            for s in sentence["spans"]
+            if s["entity_type"] == PRESIDIO_LABELS["person_name"]
+        ]
+        scoped = [(s, e) for s, e in gold if in_claimed_person_scope(text, s)]
+        found = [(s, e) for k, s, e in find(text) if k == "person_name"]
+        spans += len(scoped)
+        spans_found += sum(_overlaps(s, e, found) for s, e in scoped)
+        for m in _TOKEN.finditer(text):
+            ts, te = m.span()
+            predicted = _overlaps(ts, te, found)
+            if predicted:
+                tp += _overlaps(ts, te, gold)
+                fp += not _overlaps(ts, te, gold)
+            if _overlaps(ts, te, scoped):
+                scope_tokens += 1
+                scope_found += predicted
+    return {
+        "gold_spans_in_scope": spans,
+        "span_recall": round(spans_found / spans, 4) if spans else None,
+        "token_precision": round(tp / (tp + fp), 4) if tp + fp else None,
+        "token_recall": round(scope_found / scope_tokens, 4) if scope_tokens else None,
+        "false_positive_tokens": fp,
+    }
 
 
 def load_offensive(folder: Path | None = None) -> list[tuple[str, int]]:

@@ -80,14 +80,50 @@ def serve(name, host, port, sampling_rate, flush_interval, start_timeout, log_le
         flush_interval_s=flush_interval,
         start_timeout_s=start_timeout,
     )
-    uvicorn.run(
-        create_app(endpoint),
-        host=host or settings.local.endpoint_host,
-        port=port or settings.local.endpoint_port,
-        log_level=log_level,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-    )
+    pid_file = directory / "endpoint.pid"
+    pid_file.write_text(str(os.getpid()), encoding="utf-8")
+    try:
+        uvicorn.run(
+            create_app(endpoint),
+            host=host or settings.local.endpoint_host,
+            port=port or settings.local.endpoint_port,
+            log_level=log_level,
+            access_log=False,
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        pid_file.unlink(missing_ok=True)
+
+
+@cli.command()
+@click.option("--name", default=None, help="Endpoint name (default: the use_case setting).")
+@click.option("--timeout", type=float, default=60.0, show_default=True)
+def stop(name, timeout) -> None:
+    """Stop a running endpoint (SIGTERM: it stops its serving containers and flushes its log)."""
+    import signal
+    import time
+
+    from llmops_factory.settings import get_settings
+
+    settings = get_settings()
+    name = name or settings.use_case
+    pid_file = endpoint_dir(settings.local.home, name) / "endpoint.pid"
+    if not pid_file.is_file():
+        click.echo(f"endpoint {name} is not running (no {pid_file})")
+        return
+    pid = int(pid_file.read_text().strip())
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        click.echo(f"endpoint {name}: process {pid} was already gone")
+        return
+    deadline = time.monotonic() + timeout
+    while pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if pid_file.exists():
+        raise click.ClickException(f"endpoint {name} (process {pid}) did not stop within {timeout:.0f} s")
+    click.echo(f"endpoint {name} stopped (process {pid})")
 
 
 if __name__ == "__main__":

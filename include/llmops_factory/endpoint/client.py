@@ -200,7 +200,12 @@ class LocalEndpoint:
         log = (self.directory / "endpoint.log").open("ab")
         started = time.monotonic()
         self.proc = subprocess.Popen(
-            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            cmd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=self.detach,
         )
         log.close()
         deadline = started + timeout_s

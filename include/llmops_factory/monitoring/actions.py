@@ -61,7 +61,7 @@ def _event(
         dag_id=context["dag"].dag_id,
         run_id=context["run_id"],
         event_time=context["data_interval_end"],
-        target=platform.target,
+        target=type(platform).target,  # the adapter that made the move, recorded only
         alias=alias,
         previous_version=previous,
     )

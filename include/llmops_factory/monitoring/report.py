@@ -191,8 +191,10 @@ def render_html(
     alerts: Mapping[str, Any] | None,
     action: Mapping[str, Any] | None,
     history: Sequence[Mapping[str, Any]],
+    events: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """A self-contained HTML page: figures, latency distribution, cost / unsafe / drift trends, A/B table."""
+    """A self-contained HTML page: figures, latency distribution, cost / unsafe / drift trends, A/B table,
+    and ``events``: the deployment events (deploy, promote, rollback, …) of the A/B window."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -260,6 +262,25 @@ def render_html(
             f"drifted: {drift['drifted']}</p><ol>"
             + "".join(f"<li>{e(t)} ({p:.2f})</li>" for t, p in drift.get("top_examples", []))
             + "</ol>"
+        )
+    if events:
+        cols = (
+            "event_time",
+            "action",
+            "model_version",
+            "prompt_version",
+            "traffic_split",
+            "reason",
+            "run_id",
+        )
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{e(str(ev.get(c, '')))}</td>" for c in cols) + "</tr>"
+            for ev in sorted(events, key=lambda ev: str(ev.get("event_time")))
+        )
+        parts.append(
+            "<h2>Deployment events</h2><table border=1><tr>"
+            + "".join(f"<th>{c}</th>" for c in cols)
+            + f"</tr>{rows}</table>"
         )
     if alerts:
         parts.append(

@@ -114,4 +114,3 @@ def set_alias(
     return AliasChange(
         name, alias, version, prompt.hash, previous.get("version") if previous else None, changed=True
     )
-

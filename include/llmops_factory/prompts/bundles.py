@@ -204,4 +204,3 @@ def load_verified(store: Storage, name: str, version: str) -> tuple[Prompt, dict
             f"hash {manifest['hash'][:12]} - the bundle was modified after publishing; do not use it"
         )
     return prompt, manifest
-

@@ -200,4 +200,3 @@ def publish_repo(
         )
         results.append(publish_prompt(prompt, data, root, source_path=path))
     return results
-

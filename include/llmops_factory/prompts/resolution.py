@@ -54,7 +54,6 @@ def load_published(ref: str, root: str) -> Prompt:
     return prompt
 
 
-
 def load_prompt(ref: str, root: str | None = None, *, prompts_dir: Path | None = None) -> Prompt:
     """Load ``name@version`` from the repository, or ``name@version`` / ``name@alias`` from a published
     bundle when ``root`` (the storage root URI) is given. Bundles are integrity-checked on load.

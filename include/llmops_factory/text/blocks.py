@@ -146,9 +146,8 @@ def looks_like_code(line: str) -> bool:
         return False
     if _CODE_KEYWORD.match(stripped):
         return True
-    letters = sum(ch.isalpha() for ch in stripped)
     symbols = len(_SYMBOLS.findall(stripped))
-    return symbols >= 4 and symbols > letters
+    return symbols >= 4 and symbols > sum(map(str.isalpha, stripped))
 
 
 def strip_code(text: str) -> str:

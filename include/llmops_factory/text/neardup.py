@@ -9,7 +9,9 @@ Definition
     injects, so its ground truth scores the pipeline directly.
 
 Signature
-    A MinHash signature (datasketch, ``affine32`` scheme, ``NUM_PERM`` = 128 permutations, seed 1): the
+    A MinHash signature (datasketch, ``affine32`` scheme, ``NUM_PERM`` = 128 permutations, seed 1,
+    shingles hashed to 32 bits with CRC-32 — ``zlib.crc32``, ~25× cheaper than datasketch's default SHA-1
+    and as good a base for the affine permutations; signatures are never stored across runs): the
     share of equal positions of two signatures estimates their Jaccard index. ``band_keys`` cuts a
     signature into LSH bands (``bands × rows``) for a distributed candidate search (the Beam step
     groups records by band key).
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 from collections.abc import Hashable, Iterable
 
 import numpy as np
@@ -96,12 +99,18 @@ class MinHasher:
 
         self.num_perm, self.seed = num_perm, seed
         self._minhash_cls = MinHash
-        self._permutations = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+        self._permutations = MinHash(
+            num_perm=num_perm, seed=seed, scheme="affine32", hashfunc=zlib.crc32
+        ).permutations
 
     def minhash(self, text: str):
         """The datasketch ``MinHash`` of the text's shingles."""
         m = self._minhash_cls(
-            num_perm=self.num_perm, seed=self.seed, permutations=self._permutations, scheme="affine32"
+            num_perm=self.num_perm,
+            seed=self.seed,
+            permutations=self._permutations,
+            scheme="affine32",
+            hashfunc=zlib.crc32,
         )
         values = shingles(text)
         if values:

@@ -3,12 +3,22 @@
 Writes are idempotent: ``replace_rows`` deletes the rows a task owns (its replace key, e.g. one
 ``source_date`` partition) and inserts the new ones in one transaction — the DuckDB counterpart of a
 BigQuery load with a partition decorator and ``WRITE_TRUNCATE``.
+
+Concurrency: DuckDB lets one process at a time open a database file for writing, and a second process
+fails at once with ``Could not set lock on file``. Under the scheduler, tasks of one DAG run (and of
+parallel runs) open the warehouse at the same time, so :func:`session` serialises them with an
+inter-process file lock next to the database (``warehouse.duckdb.lock``): a session waits for the
+previous one to close, up to ``lock_timeout_s`` (``LLMOPS_WAREHOUSE_LOCK_TIMEOUT_S``, default 600 s),
+then fails naming the file. ``benchmarks/bench_warehouse_concurrency.py`` compares this with
+retrying on the lock error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,9 +26,20 @@ from typing import Any
 from llmops_factory.warehouse.schemas import TableSpec, table_names, table_spec
 
 _SCALAR = {
-    "STRING": "VARCHAR", "BYTES": "BLOB", "INTEGER": "BIGINT", "INT64": "BIGINT", "FLOAT": "DOUBLE",
-    "FLOAT64": "DOUBLE", "NUMERIC": "DECIMAL(38, 9)", "BIGNUMERIC": "DECIMAL(38, 9)", "BOOLEAN": "BOOLEAN",
-    "BOOL": "BOOLEAN", "TIMESTAMP": "TIMESTAMPTZ", "DATE": "DATE", "TIME": "TIME", "DATETIME": "TIMESTAMP",
+    "STRING": "VARCHAR",
+    "BYTES": "BLOB",
+    "INTEGER": "BIGINT",
+    "INT64": "BIGINT",
+    "FLOAT": "DOUBLE",
+    "FLOAT64": "DOUBLE",
+    "NUMERIC": "DECIMAL(38, 9)",
+    "BIGNUMERIC": "DECIMAL(38, 9)",
+    "BOOLEAN": "BOOLEAN",
+    "BOOL": "BOOLEAN",
+    "TIMESTAMP": "TIMESTAMPTZ",
+    "DATE": "DATE",
+    "TIME": "TIME",
+    "DATETIME": "TIMESTAMP",
     "JSON": "JSON",
 }
 
@@ -55,13 +76,67 @@ def connect(path: str | Path, read_only: bool = False):
     return duckdb.connect(str(path), read_only=read_only)
 
 
-@contextlib.contextmanager
-def session(path: str | Path, read_only: bool = False) -> Iterator[Any]:
-    conn = connect(path, read_only=read_only)
+DEFAULT_LOCK_TIMEOUT_S = 600.0
+_LOCKS: dict[str, Any] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(path: Path) -> Any:
+    """One ``FileLock`` per database file and process: re-entrant within a thread (a nested session
+    does not deadlock), exclusive across threads and processes."""
+    import filelock
+
+    key = str(path.resolve())
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(key)
+        if lock is None:
+            lock = _LOCKS[key] = filelock.FileLock(key + ".lock")
+        return lock
+
+
+def _lock_timeout(lock_timeout_s: float | None) -> float:
+    if lock_timeout_s is not None:
+        return lock_timeout_s
+    raw = os.environ.get("LLMOPS_WAREHOUSE_LOCK_TIMEOUT_S", "")
     try:
-        yield conn
+        return float(raw) if raw.strip() else DEFAULT_LOCK_TIMEOUT_S
+    except ValueError:
+        raise WarehouseError(
+            f"LLMOPS_WAREHOUSE_LOCK_TIMEOUT_S must be a number of seconds, got {raw!r}"
+        ) from None
+
+
+@contextlib.contextmanager
+def session(
+    path: str | Path, read_only: bool = False, *, lock_timeout_s: float | None = None
+) -> Iterator[Any]:
+    """A connection to the warehouse file, held under its inter-process lock until it closes.
+
+    Readers take the lock too: DuckDB refuses a read-only open while another process writes.
+    Raises :class:`WarehouseError` naming the file when the lock is not free within the timeout.
+    """
+    import filelock
+
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    timeout = _lock_timeout(lock_timeout_s)
+    lock = _file_lock(path)
+    try:
+        lock.acquire(timeout=timeout)
+    except filelock.Timeout:
+        raise WarehouseError(
+            f"warehouse {path} is locked by another task for more than {timeout:g} s "
+            f"(lock file {path}.lock); raise LLMOPS_WAREHOUSE_LOCK_TIMEOUT_S or look for a stuck process"
+        ) from None
+    try:
+        conn = connect(path, read_only=read_only)
+        try:
+            yield conn
+        finally:
+            conn.close()
     finally:
-        conn.close()
+        lock.release()
 
 
 def ensure_tables(conn: Any, tables: Iterable[str] | None = None) -> list[str]:
@@ -165,7 +240,9 @@ def _insert_jsonl(conn: Any, spec: TableSpec, path: Path, where: str, params: li
         )
     for f in spec.fields:
         if str(f.get("mode", "NULLABLE")).upper() == "REQUIRED":
-            missing = conn.execute(f'SELECT count(*) FROM _llmops_staging WHERE "{f["name"]}" IS NULL').fetchone()[0]
+            missing = conn.execute(
+                f'SELECT count(*) FROM _llmops_staging WHERE "{f["name"]}" IS NULL'
+            ).fetchone()[0]
             if missing:
                 raise WarehouseError(
                     f"loading {path} into {spec.name!r}: required field {f['name']!r} is missing in {missing} row(s)"

@@ -18,8 +18,23 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 TABLES_FILE = Path(__file__).resolve().parent / "tables.yaml"
 
 _BQ_TYPES = {
-    "STRING", "BYTES", "INTEGER", "INT64", "FLOAT", "FLOAT64", "NUMERIC", "BIGNUMERIC", "BOOLEAN", "BOOL",
-    "TIMESTAMP", "DATE", "TIME", "DATETIME", "JSON", "RECORD", "STRUCT",
+    "STRING",
+    "BYTES",
+    "INTEGER",
+    "INT64",
+    "FLOAT",
+    "FLOAT64",
+    "NUMERIC",
+    "BIGNUMERIC",
+    "BOOLEAN",
+    "BOOL",
+    "TIMESTAMP",
+    "DATE",
+    "TIME",
+    "DATETIME",
+    "JSON",
+    "RECORD",
+    "STRUCT",
 }
 _MODES = {"NULLABLE", "REQUIRED", "REPEATED"}
 
@@ -95,7 +110,9 @@ def load_schema(table: str) -> list[dict[str, Any]]:
 def table_spec(table: str) -> TableSpec:
     tables = _tables()
     if table not in tables:
-        raise SchemaError(f"table {table!r} is not declared in {TABLES_FILE.name} (known: {', '.join(tables)})")
+        raise SchemaError(
+            f"table {table!r} is not declared in {TABLES_FILE.name} (known: {', '.join(tables)})"
+        )
     raw = tables[table] or {}
     fields = tuple(load_schema(table))
     names = {f["name"] for f in fields}
@@ -107,7 +124,13 @@ def table_spec(table: str) -> TableSpec:
         clustering=tuple(raw.get("clustering", ())),
         replace_key=tuple(raw.get("replace_key", ())),
     )
-    for col in (*spec.clustering, *spec.replace_key, *([spec.partition_field] if spec.partition_field else [])):
+    for col in (
+        *spec.clustering,
+        *spec.replace_key,
+        *([spec.partition_field] if spec.partition_field else []),
+    ):
         if col not in names:
-            raise SchemaError(f"{TABLES_FILE.name}: table {table!r} names column {col!r} that its schema lacks")
+            raise SchemaError(
+                f"{TABLES_FILE.name}: table {table!r} names column {col!r} that its schema lacks"
+            )
     return spec

@@ -29,7 +29,9 @@ class BigQueryWarehouse:
         self.project = settings.require("gcp.project_id")
         self.dataset = settings.gcp.bigquery_dataset
         self.location = settings.gcp.bigquery_location
-        self.hook = BigQueryHook(gcp_conn_id=settings.gcp.gcp_conn_id, location=self.location, use_legacy_sql=False)
+        self.hook = BigQueryHook(
+            gcp_conn_id=settings.gcp.gcp_conn_id, location=self.location, use_legacy_sql=False
+        )
 
     def table(self, name: str) -> str:
         return f"`{self.project}.{self.dataset}.{name}`"
@@ -67,8 +69,13 @@ class BigQueryWarehouse:
                 typ = "TIMESTAMP" if str(f["type"]).upper() == "TIMESTAMP" else str(f["type"]).upper()
                 typ = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}.get(typ, typ)
                 text = value.isoformat() if hasattr(value, "isoformat") else value
-                params.append({"name": f"r{i}_{f['name']}", "parameterType": {"type": typ},
-                               "parameterValue": {"value": None if text is None else str(text)}})
+                params.append(
+                    {
+                        "name": f"r{i}_{f['name']}",
+                        "parameterType": {"type": typ},
+                        "parameterValue": {"value": None if text is None else str(text)},
+                    }
+                )
             key = " AND ".join(f"{k} = @r{i}_{k}" for k in spec.replace_key)
             cols = ", ".join(spec.column_names)
             values = ", ".join(f"@r{i}_{c}" for c in spec.column_names)
@@ -77,15 +84,18 @@ class BigQueryWarehouse:
         if not statements:
             return 0
         self.hook.insert_job(
-            configuration={"query": {"query": "\n".join(statements), "useLegacySql": False,
-                                     "queryParameters": params}},
+            configuration={
+                "query": {"query": "\n".join(statements), "useLegacySql": False, "queryParameters": params}
+            },
             project_id=self.project,
             location=self.location,
         ).result()
         return len(rows)
 
     def rows(self, table: str, columns: list[str], **where: Any) -> list[dict[str, Any]]:
-        return self._query(f"SELECT {', '.join(columns)} FROM {self.table(table)} WHERE {self._where(where)}", where)
+        return self._query(
+            f"SELECT {', '.join(columns)} FROM {self.table(table)} WHERE {self._where(where)}", where
+        )
 
 
 def model_upload_request(
@@ -124,8 +134,9 @@ def model_upload_request(
         "artifact_uri": layout.join(f"gs://{bucket}", layout.model_merged(model_version)),
         "description": f"{settings.use_case} {model_version}",
         "version_aliases": [alias] if alias else [],
-        "version_description": json.dumps({"model_version": model_version, "metrics": dict(metrics)},
-                                          sort_keys=True)[:1000],
+        "version_description": json.dumps(
+            {"model_version": model_version, "metrics": dict(metrics)}, sort_keys=True
+        )[:1000],
         "labels": labels,
         "container_spec": {
             "image_uri": image,
@@ -152,8 +163,11 @@ class VertexModelRegistry:
 
     def _parent(self) -> str | None:
         """The resource name of the use case's registry model, if it exists."""
-        found = list(self.hook.list_models(project_id=self.project, region=self.region,
-                                           filter=f'display_name="{self.settings.use_case}"'))
+        found = list(
+            self.hook.list_models(
+                project_id=self.project, region=self.region, filter=f'display_name="{self.settings.use_case}"'
+            )
+        )
         return found[0].name if found else None
 
     def register(
@@ -169,12 +183,14 @@ class VertexModelRegistry:
         body = model_upload_request(self.settings, model_version, idempotency_key, alias, metrics)
         parent = self._parent()
         if parent:
-            for version in self.hook.list_model_versions(region=self.region, project_id=self.project,
-                                                         model_id=parent.rsplit("/", 1)[-1]):
+            for version in self.hook.list_model_versions(
+                region=self.region, project_id=self.project, model_id=parent.rsplit("/", 1)[-1]
+            ):
                 if dict(version.labels).get("idempotency_key") == body["labels"]["idempotency_key"]:
                     return RegisteredVersion(parent, str(version.version_id), body["artifact_uri"], (alias,))
-        result = self.hook.upload_model(project_id=self.project, region=self.region, model=body,
-                                        parent_model=parent).result()
+        result = self.hook.upload_model(
+            project_id=self.project, region=self.region, model=body, parent_model=parent
+        ).result()
         return RegisteredVersion(result.model, str(result.model_version_id), body["artifact_uri"], (alias,))
 
     def set_alias(self, alias: str, version: str) -> None:
@@ -182,8 +198,12 @@ class VertexModelRegistry:
         if parent is None:
             raise LookupError(f"registry model {self.settings.use_case!r} does not exist in {self.region}")
         model_id = parent.rsplit("/", 1)[-1]
-        self.hook.add_version_aliases(region=self.region, project_id=self.project,
-                                      model_id=f"{model_id}@{version}", version_aliases=[alias])
+        self.hook.add_version_aliases(
+            region=self.region,
+            project_id=self.project,
+            model_id=f"{model_id}@{version}",
+            version_aliases=[alias],
+        )
 
     def ensure_serving_version(self, model_version: str, prompt_ref: str) -> RegisteredVersion:
         """The registry version that serves ``model_version`` with ``prompt_ref`` (uploaded if missing):
@@ -193,13 +213,16 @@ class VertexModelRegistry:
         body = model_upload_request(self.settings, model_version, key, None, {}, prompt_ref=prompt_ref)
         parent = self._parent()
         if parent:
-            for version in self.hook.list_model_versions(region=self.region, project_id=self.project,
-                                                         model_id=parent.rsplit("/", 1)[-1]):
+            for version in self.hook.list_model_versions(
+                region=self.region, project_id=self.project, model_id=parent.rsplit("/", 1)[-1]
+            ):
                 if dict(version.labels).get("idempotency_key") == body["labels"]["idempotency_key"]:
-                    return RegisteredVersion(parent, str(version.version_id), body["artifact_uri"],
-                                             tuple(version.version_aliases))
-        result = self.hook.upload_model(project_id=self.project, region=self.region, model=body,
-                                        parent_model=parent).result()
+                    return RegisteredVersion(
+                        parent, str(version.version_id), body["artifact_uri"], tuple(version.version_aliases)
+                    )
+        result = self.hook.upload_model(
+            project_id=self.project, region=self.region, model=body, parent_model=parent
+        ).result()
         return RegisteredVersion(result.model, str(result.model_version_id), body["artifact_uri"], ())
 
     def get_by_alias(self, alias: str) -> RegisteredVersion | None:
@@ -209,16 +232,27 @@ class VertexModelRegistry:
         if parent is None:
             return None
         try:
-            model = self.hook.get_model(region=self.region, project_id=self.project,
-                                        model_id=f"{parent.rsplit('/', 1)[-1]}@{alias}")
+            model = self.hook.get_model(
+                region=self.region, project_id=self.project, model_id=f"{parent.rsplit('/', 1)[-1]}@{alias}"
+            )
         except NotFound:
             return None
-        return RegisteredVersion(parent, str(model.version_id), model.artifact_uri,
-                                 tuple(model.version_aliases), dict(model.labels))
+        return RegisteredVersion(
+            parent,
+            str(model.version_id),
+            model.artifact_uri,
+            tuple(model.version_aliases),
+            dict(model.labels),
+        )
 
 
-def deployed_model_request(settings: Settings, model_name: str, registry_version: str, display_name: str,
-                           machine: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def deployed_model_request(
+    settings: Settings,
+    model_name: str,
+    registry_version: str,
+    display_name: str,
+    machine: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The ``DeployedModel`` of a Vertex AI DeployModel request: the registry version, its machine and
     accelerator, and the autoscaling range (``machine`` overrides the ``gcp.serving`` settings)."""
     serving = settings.gcp.serving.model_copy(
@@ -226,14 +260,19 @@ def deployed_model_request(settings: Settings, model_name: str, registry_version
     )
     machine_spec: dict[str, Any] = {"machine_type": serving.machine_type}
     if serving.accelerator_type and serving.accelerator_count:
-        machine_spec.update(accelerator_type=serving.accelerator_type, accelerator_count=serving.accelerator_count)
+        machine_spec.update(
+            accelerator_type=serving.accelerator_type, accelerator_count=serving.accelerator_count
+        )
     if serving.max_replica_count < serving.min_replica_count:
         from llmops_factory.errors import TaskInputError
 
-        raise TaskInputError(f"max replicas {serving.max_replica_count} < min replicas {serving.min_replica_count}")
+        raise TaskInputError(
+            f"max replicas {serving.max_replica_count} < min replicas {serving.min_replica_count}"
+        )
     return {
         "model": f"{model_name}@{registry_version}",
         "display_name": display_name[:128],
+        "service_account": serving.service_account or settings.require("gcp.service_account"),
         "dedicated_resources": {
             "machine_spec": machine_spec,
             "min_replica_count": serving.min_replica_count,
@@ -255,15 +294,23 @@ class VertexEndpointService:
         self.hook = EndpointServiceHook(gcp_conn_id=settings.gcp.gcp_conn_id)
 
     def resource(self) -> Any:
-        """The endpoint, found by display name; fails naming the setting when Terraform has not made it."""
+        """The endpoint: ``gcp.endpoint_id`` (Terraform's output), else found by display name; fails naming
+        the settings when Terraform has not made it."""
         from llmops_factory.errors import TaskInputError
 
-        found = list(self.hook.list_endpoints(project_id=self.project, region=self.region,
-                                              filter=f'display_name="{self.display_name}"'))
+        endpoint_id = self.settings.gcp.endpoint_id
+        if endpoint_id:
+            return self.hook.get_endpoint(project_id=self.project, region=self.region, endpoint=endpoint_id)
+        found = list(
+            self.hook.list_endpoints(
+                project_id=self.project, region=self.region, filter=f'display_name="{self.display_name}"'
+            )
+        )
         if not found:
             raise TaskInputError(
                 f"no Vertex AI Endpoint named {self.display_name!r} in {self.project}/{self.region}: apply the "
-                "Terraform environment (it creates the endpoint) or set gcp.serving.endpoint_display_name"
+                "Terraform environment (it creates the endpoint) and set gcp.endpoint_id (LLMOPS_GCP__ENDPOINT_ID), "
+                "or set gcp.serving.endpoint_display_name"
             )
         return found[0]
 
@@ -276,24 +323,42 @@ class VertexEndpointService:
         models = []
         for m in endpoint.deployed_models:
             version, _, prompt = str(m.display_name).partition("+")
-            models.append({"id": str(m.id), "model_version": version, "prompt": prompt,
-                           "display_name": str(m.display_name)})
-        return {"endpoint": endpoint.name, "deployed_models": models,
-                "traffic_split": {str(k): int(v) for k, v in dict(endpoint.traffic_split).items()}}
+            models.append(
+                {
+                    "id": str(m.id),
+                    "model_version": version,
+                    "prompt": prompt,
+                    "display_name": str(m.display_name),
+                }
+            )
+        return {
+            "endpoint": endpoint.name,
+            "deployed_models": models,
+            "traffic_split": {str(k): int(v) for k, v in dict(endpoint.traffic_split).items()},
+        }
 
     def undeploy(self, deployed_model_id: str, traffic_split: Mapping[str, int]) -> None:
-        self.hook.undeploy_model(project_id=self.project, region=self.region, endpoint=self.endpoint_id,
-                                 deployed_model_id=deployed_model_id, traffic_split=dict(traffic_split)).result()
+        self.hook.undeploy_model(
+            project_id=self.project,
+            region=self.region,
+            endpoint=self.endpoint_id,
+            deployed_model_id=deployed_model_id,
+            traffic_split=dict(traffic_split),
+        ).result()
 
     def set_traffic_split(self, traffic_split: Mapping[str, int]) -> None:
         endpoint = self.resource()
-        self.hook.update_endpoint(project_id=self.project, region=self.region,
-                                  endpoint_id=endpoint.name.rsplit("/", 1)[-1],
-                                  endpoint={"name": endpoint.name, "traffic_split": dict(traffic_split)},
-                                  update_mask={"paths": ["traffic_split"]})
+        self.hook.update_endpoint(
+            project_id=self.project,
+            region=self.region,
+            endpoint_id=endpoint.name.rsplit("/", 1)[-1],
+            endpoint={"name": endpoint.name, "traffic_split": dict(traffic_split)},
+            update_mask={"paths": ["traffic_split"]},
+        )
 
-    def predict(self, instances: list[Any], parameters: Mapping[str, Any] | None,
-                deployed_model_id: str | None = None) -> tuple[int, dict[str, Any]]:
+    def predict(
+        self, instances: list[Any], parameters: Mapping[str, Any] | None, deployed_model_id: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
         """One online prediction through the endpoint (Vertex AI routes by its split: a public endpoint
         cannot be asked for one deployed model, so ``deployed_model_id`` only labels the expectation)."""
         from airflow.providers.google.cloud.hooks.vertex_ai.prediction_service import PredictionServiceHook
@@ -302,8 +367,13 @@ class VertexEndpointService:
 
         hook = PredictionServiceHook(gcp_conn_id=self.settings.gcp.gcp_conn_id)
         try:
-            response = hook.predict(endpoint_id=self.endpoint_id, instances=list(instances), location=self.region,
-                                    project_id=self.project, parameters=dict(parameters or {}))
+            response = hook.predict(
+                endpoint_id=self.endpoint_id,
+                instances=list(instances),
+                location=self.region,
+                project_id=self.project,
+                parameters=dict(parameters or {}),
+            )
         except GoogleAPICallError as exc:
             return int(getattr(exc, "code", 500) or 500), {"error": {"message": str(exc)}}
         body = MessageToDict(response._pb) if hasattr(response, "_pb") else dict(response)
@@ -344,7 +414,20 @@ class GcpPlatform(Platform):
         credentials.refresh(Request())
         return credentials.token
 
-    # -- monitoring: metric writes and alert sink ------------------------------------------------
+    # -- monitoring: serving price key, metric writes and alert sink ------------------------------
+    def serving_machine(self) -> Any:
+        """What one deployed model's replicas cost: machine, accelerator and minimum replicas of
+        ``gcp.serving`` (the deployment's spec), priced by ``prices``."""
+        from llmops_factory.monitoring.cost import ServingMachine
+
+        serving = self.settings.gcp.serving
+        return ServingMachine(
+            serving.machine_type,
+            serving.accelerator_type or "NONE",
+            serving.accelerator_count,
+            serving.min_replica_count,
+        )
+
     def write_metric_points(self, points: list[Mapping[str, Any]]) -> int:
         """Cloud Monitoring custom metrics: one ``create_time_series`` call (in chunks of 200, the API's
         limit) with a GAUGE point per metric, model version and day. Metric types and label keys are
@@ -357,7 +440,7 @@ class GcpPlatform(Platform):
         client = monitoring_v3.MetricServiceClient(credentials=self._credentials())
         name = f"projects/{self.settings.require('gcp.project_id')}"
         for i in range(0, len(series), 200):
-            client.create_time_series(name=name, time_series=series[i:i + 200])
+            client.create_time_series(name=name, time_series=series[i : i + 200])
         return len(series)
 
     def _credentials(self):
@@ -377,8 +460,9 @@ class GcpPlatform(Platform):
         the rows with typed parameters), so a re-run or backfill rewrites exactly its day."""
         warehouse = self.warehouse()
         job = monitoring_metrics_job(warehouse.table("monitoring_metrics"), day, rows)
-        warehouse.hook.insert_job(configuration=job, project_id=warehouse.project,
-                                  location=warehouse.location).result()
+        warehouse.hook.insert_job(
+            configuration=job, project_id=warehouse.project, location=warehouse.location
+        ).result()
         return len(rows)
 
     def query_monitoring(self, name: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -388,10 +472,16 @@ class GcpPlatform(Platform):
         warehouse = self.warehouse()
         text = sql.bigquery(name, {t: warehouse.table(t) for t in sql.TABLES})
         job = warehouse.hook.insert_job(
-            configuration={"query": {"query": text, "useLegacySql": False,
-                                     "parameterMode": "NAMED",
-                                     "queryParameters": sql.bigquery_parameters(params)}},
-            project_id=warehouse.project, location=warehouse.location,
+            configuration={
+                "query": {
+                    "query": text,
+                    "useLegacySql": False,
+                    "parameterMode": "NAMED",
+                    "queryParameters": sql.bigquery_parameters(params),
+                }
+            },
+            project_id=warehouse.project,
+            location=warehouse.location,
         )
         return [dict(row.items()) for row in job.result()]
 
@@ -406,8 +496,10 @@ def time_series_request(point: Mapping[str, Any]) -> dict[str, Any]:
     end = point["end_time"]
     return {
         "metric": {"type": metric.type, "labels": observability.point_labels(**point["labels"])},
-        "resource": {"type": observability.catalogue().monitored_resource,
-                     "labels": {"project_id": point["project_id"]}},
+        "resource": {
+            "type": observability.catalogue().monitored_resource,
+            "labels": {"project_id": point["project_id"]},
+        },
         "metric_kind": metric.kind,
         "value_type": metric.value_type,
         "points": [{"interval": {"end_time": {"seconds": int(end.timestamp())}}, "value": typed}],
@@ -416,18 +508,37 @@ def time_series_request(point: Mapping[str, Any]) -> dict[str, Any]:
 
 def monitoring_metrics_job(table: str, day: str, rows: list[Mapping[str, Any]]) -> dict[str, Any]:
     """The BigQuery job that replaces one day of ``monitoring_metrics``."""
-    columns = {"metric_date": "DATE", "endpoint": "STRING", "model_version": "STRING", "prompt_version": "STRING",
-               "metric": "STRING", "value": "FLOAT64", "n": "INT64", "dag_run_id": "STRING"}
+    columns = {
+        "metric_date": "DATE",
+        "endpoint": "STRING",
+        "model_version": "STRING",
+        "prompt_version": "STRING",
+        "metric": "STRING",
+        "value": "FLOAT64",
+        "n": "INT64",
+        "dag_run_id": "STRING",
+    }
     params = [{"name": "day", "parameterType": {"type": "DATE"}, "parameterValue": {"value": day}}]
     values = []
     for i, row in enumerate(rows):
         for c, typ in columns.items():
             v = row.get(c)
-            params.append({"name": f"r{i}_{c}", "parameterType": {"type": typ},
-                           "parameterValue": {"value": None if v is None else str(v)}})
+            params.append(
+                {
+                    "name": f"r{i}_{c}",
+                    "parameterType": {"type": typ},
+                    "parameterValue": {"value": None if v is None else str(v)},
+                }
+            )
         values.append("(" + ", ".join(f"@r{i}_{c}" for c in columns) + ")")
     statements = [f"DELETE FROM {table} WHERE metric_date = @day;"]
     if values:
         statements.append(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(values)};")
-    return {"query": {"query": "BEGIN TRANSACTION;\n" + "\n".join(statements) + "\nCOMMIT TRANSACTION;",
-                      "useLegacySql": False, "parameterMode": "NAMED", "queryParameters": params}}
+    return {
+        "query": {
+            "query": "BEGIN TRANSACTION;\n" + "\n".join(statements) + "\nCOMMIT TRANSACTION;",
+            "useLegacySql": False,
+            "parameterMode": "NAMED",
+            "queryParameters": params,
+        }
+    }

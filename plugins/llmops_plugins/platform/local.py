@@ -30,7 +30,9 @@ class DuckDBWarehouse:
         with duck.session(self.path) as conn:
             duck.ensure_tables(conn, [table])
             clause = " AND ".join(f'"{k}" = ?' for k in where) or "TRUE"
-            return conn.execute(f'SELECT {select} FROM "{table}" WHERE {clause}', list(where.values())).fetchall()
+            return conn.execute(
+                f'SELECT {select} FROM "{table}" WHERE {clause}', list(where.values())
+            ).fetchall()
 
     def count(self, table: str, **where: Any) -> int:
         return int(self._select(table, "count(*)", where)[0][0])
@@ -64,7 +66,9 @@ class MlflowRegistry:
         self.tracking_uri = tracking_uri
 
     def _version(self, mv: Any) -> RegisteredVersion:
-        return RegisteredVersion(self.model_name, str(mv.version), mv.source, tuple(mv.aliases), dict(mv.tags))
+        return RegisteredVersion(
+            self.model_name, str(mv.version), mv.source, tuple(mv.aliases), dict(mv.tags)
+        )
 
     def register(
         self,
@@ -86,7 +90,11 @@ class MlflowRegistry:
             idempotency_key=idempotency_key,
             tags={
                 "model_version": model_version,
-                **{k: json.dumps(v) for k, v in sorted(metrics.items()) if k in ("eval_loss", "base_eval_loss")},
+                **{
+                    k: json.dumps(v)
+                    for k, v in sorted(metrics.items())
+                    if k in ("eval_loss", "base_eval_loss")
+                },
                 **tags,
             },
             alias=alias,
@@ -116,13 +124,23 @@ class MlflowRegistry:
         from llmops_factory import registry
 
         client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
-        found = [mv for mv in client.search_model_versions(f"name='{self.model_name}'")
-                 if (mv.tags or {}).get("model_version") == model_version]
+        found = [
+            mv
+            for mv in client.search_model_versions(f"name='{self.model_name}'")
+            if (mv.tags or {}).get("model_version") == model_version
+        ]
         if found:
             return self._version(min(found, key=lambda mv: int(mv.version)))
         source = layout.join(self.storage_uri, layout.model_merged(model_version))
-        version = registry.register_version(self.model_name, source, None, f"serving:{model_version}",
-                                            tags={"model_version": model_version}, alias=None, uri=self.tracking_uri)
+        version = registry.register_version(
+            self.model_name,
+            source,
+            None,
+            f"serving:{model_version}",
+            tags={"model_version": model_version},
+            alias=None,
+            uri=self.tracking_uri,
+        )
         return RegisteredVersion(self.model_name, version, source, ())
 
 
@@ -147,22 +165,39 @@ class LocalEndpointService:
         try:
             httpx.get(f"{self.url}/v1/health", timeout=5.0)
         except httpx.HTTPError:
-            LocalEndpoint(self.name, self.settings.local.home, self.settings.local.endpoint_port,
-                          host=self.settings.local.endpoint_host, detach=True).start()
+            LocalEndpoint(
+                self.name,
+                self.settings.local.home,
+                self.settings.local.endpoint_port,
+                host=self.settings.local.endpoint_host,
+                detach=True,
+            ).start()
         return EndpointClient(self.url, read_token(endpoint_dir(self.settings.local.home, self.name)))
 
     def describe(self) -> dict[str, Any]:
         with self._client() as client:
             state = client.get()
-        models = [{"id": m["id"], "model_version": m["model_version"], "prompt": m["prompt"],
-                   "display_name": m["display_name"]} for m in state["deployed_models"]]
+        models = [
+            {
+                "id": m["id"],
+                "model_version": m["model_version"],
+                "prompt": m["prompt"],
+                "display_name": m["display_name"],
+            }
+            for m in state["deployed_models"]
+        ]
         return {"endpoint": self.url, "deployed_models": models, "traffic_split": state["traffic_split"]}
 
     def deploy(self, release: Any, traffic_split: Mapping[str, int]) -> str:
         with self._client() as client:
-            result = client.deploy(release.model_version, release.model_uri, release.prompt_ref,
-                                   traffic_split=traffic_split, display_name=release.display_name,
-                                   model_name=release.model_name)
+            result = client.deploy(
+                release.model_version,
+                release.model_uri,
+                release.prompt_ref,
+                traffic_split=traffic_split,
+                display_name=release.display_name,
+                model_name=release.model_name,
+            )
         return result["deployed_model"]["id"]
 
     def undeploy(self, deployed_model_id: str, traffic_split: Mapping[str, int]) -> None:
@@ -173,8 +208,9 @@ class LocalEndpointService:
         with self._client() as client:
             client.set_traffic_split(traffic_split)
 
-    def predict(self, instances: list[Any], parameters: Mapping[str, Any] | None,
-                deployed_model_id: str | None = None) -> tuple[int, dict[str, Any]]:
+    def predict(
+        self, instances: list[Any], parameters: Mapping[str, Any] | None, deployed_model_id: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
         from llmops_factory.endpoint import EndpointError
 
         with self._client() as client:
@@ -192,8 +228,13 @@ class LocalEndpointService:
         with duck.session(self.settings.local.warehouse_path) as conn:
             duck.ensure_tables(conn, ["prediction_log"])
             placeholders = ", ".join("?" for _ in request_ids) or "NULL"
-            return int(conn.execute(f"SELECT count(DISTINCT request_id) FROM prediction_log "
-                                    f"WHERE request_id IN ({placeholders})", list(request_ids)).fetchone()[0])
+            return int(
+                conn.execute(
+                    f"SELECT count(DISTINCT request_id) FROM prediction_log "
+                    f"WHERE request_id IN ({placeholders})",
+                    list(request_ids),
+                ).fetchone()[0]
+            )
 
 
 class LocalPlatform(Platform):
@@ -215,7 +256,9 @@ class LocalPlatform(Platform):
         return DuckDBWarehouse(self.settings.local.warehouse_path)
 
     def registry(self) -> MlflowRegistry:
-        return MlflowRegistry(self.settings.use_case, self.storage_uri, self.settings.local.mlflow_tracking_uri)
+        return MlflowRegistry(
+            self.settings.use_case, self.storage_uri, self.settings.local.mlflow_tracking_uri
+        )
 
     def endpoint(self) -> LocalEndpointService:
         return LocalEndpointService(self.settings)
@@ -235,10 +278,17 @@ class LocalPlatform(Platform):
         outbox = self.settings.local.home / "outbox"
         outbox.mkdir(parents=True, exist_ok=True)
         key = f"{message.get('dag_id')}__{message.get('run_id')}__{message.get('task_id')}"
+        if message.get("map_index") is not None:  # one message per mapped instance
+            key += f"__{message['map_index']}"
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", key) + ".eml"
-        body = "\n".join(f"{k}: {v}" for k, v in message.items() if k != "subject")
+        fields = {k: v for k, v in message.items() if k not in ("subject", "runbook") and v is not None}
+        body = "\n".join(f"{k}: {v}" for k, v in fields.items())
+        if message.get("runbook"):  # the runbook paragraphs of the failed task, last and unindented
+            body += f"\n\nrunbook:\n{message['runbook']}"
         to = self.settings.alert_email or "oncall@localhost"
-        (outbox / name).write_text(f"To: {to}\nSubject: {message.get('subject')}\n\n{body}\n", encoding="utf-8")
+        (outbox / name).write_text(
+            f"To: {to}\nSubject: {message.get('subject')}\n\n{body}\n", encoding="utf-8"
+        )
 
     def api_token(self, client: Any, base_url: str) -> str:
         """The simple auth manager's token: open when all users are admins, else its first user's
@@ -251,11 +301,19 @@ class LocalPlatform(Platform):
             default = Path(AIRFLOW_HOME) / "simple_auth_manager_passwords.json.generated"
             path = Path(conf.get("core", "simple_auth_manager_passwords_file", fallback="") or default)
             username, password = next(iter(json.loads(path.read_text()).items()))
-            response = client.post(f"{base_url}/auth/token", json={"username": username, "password": password})
+            response = client.post(
+                f"{base_url}/auth/token", json={"username": username, "password": password}
+            )
         response.raise_for_status()
         return response.json()["access_token"]
 
-    # -- monitoring: alert sink ------------------------------------------------------------------
+    # -- monitoring: serving price key and alert sink --------------------------------------------
+    def serving_machine(self) -> Any:
+        """The price key of one local serving replica (``monitoring.local_machine_type``)."""
+        from llmops_factory.monitoring.cost import ServingMachine
+
+        return ServingMachine(self.settings.monitoring.local_machine_type)
+
     def publish_alerts(self, rows: list[Mapping[str, Any]]) -> int:
         """The local alert sink: the ``alerts`` table (replaced by id), one e-mail-style message per alert
         in ``.llmops/outbox/alerts/`` (a re-run rewrites its own files), a log line each, and a JSON POST
@@ -299,8 +357,16 @@ class LocalPlatform(Platform):
             try:
                 conn.execute("DELETE FROM monitoring_metrics WHERE metric_date = CAST(? AS DATE)", [day])
                 if rows:
-                    cols = ["metric_date", "endpoint", "model_version", "prompt_version", "metric", "value", "n",
-                            "dag_run_id"]
+                    cols = [
+                        "metric_date",
+                        "endpoint",
+                        "model_version",
+                        "prompt_version",
+                        "metric",
+                        "value",
+                        "n",
+                        "dag_run_id",
+                    ]
                     conn.executemany(
                         f"INSERT INTO monitoring_metrics ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
                         [[r.get(c) for c in cols] for r in rows],

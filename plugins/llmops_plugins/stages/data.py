@@ -186,8 +186,13 @@ class LoadWarehousePartition(Step):
         for pattern in self.sources:
             files += sorted(p for p in platform.storage_path.glob(pattern) if p.is_file())
         count = platform.warehouse().replace_partition(self.table, {field: self.partition_date}, files)
-        self.log.info("%s partition %s now holds %d row(s) from %d file(s)", self.table, self.partition_date,
-                      count, len(files))
+        self.log.info(
+            "%s partition %s now holds %d row(s) from %d file(s)",
+            self.table,
+            self.partition_date,
+            count,
+            len(files),
+        )
         return {"table": self.table, "partition": self.partition_date, "rows": count, "files": len(files)}
 
     def gcp(self, context, platform):
@@ -203,7 +208,8 @@ class LoadWarehousePartition(Step):
             uris += [f"gs://{bucket}/{name}" for name in sorted(gcs.list(bucket, match_glob=pattern))]
         bq = BigQueryHook(gcp_conn_id=settings.gcp.gcp_conn_id, location=settings.gcp.bigquery_location)
         job_id = "llmops_load_{}_{}_{}".format(
-            self.table, layout.partition_date(self.partition_date).replace("-", ""),
+            self.table,
+            layout.partition_date(self.partition_date).replace("-", ""),
             hashlib.sha1(f"{context['run_id']}:{context['ti'].try_number}".encode()).hexdigest()[:12],
         )
         if uris:
@@ -215,17 +221,26 @@ class LoadWarehousePartition(Step):
                     f"WHERE DATE({field}) = @partition",
                     "useLegacySql": False,
                     "queryParameters": [
-                        {"name": "partition", "parameterType": {"type": "DATE"},
-                         "parameterValue": {"value": layout.partition_date(self.partition_date)}}
+                        {
+                            "name": "partition",
+                            "parameterType": {"type": "DATE"},
+                            "parameterValue": {"value": layout.partition_date(self.partition_date)},
+                        }
                     ],
                 }
             }
-        bq.insert_job(configuration=configuration, job_id=job_id, project_id=project,
-                      location=settings.gcp.bigquery_location).result()
+        bq.insert_job(
+            configuration=configuration,
+            job_id=job_id,
+            project_id=project,
+            location=settings.gcp.bigquery_location,
+        ).result()
         return {"table": self.table, "partition": self.partition_date, "files": len(uris), "job_id": job_id}
 
 
-def load_job_configuration(settings: Any, table: str, partition_date: str, source_uris: list[str]) -> dict[str, Any]:
+def load_job_configuration(
+    settings: Any, table: str, partition_date: str, source_uris: list[str]
+) -> dict[str, Any]:
     """The BigQuery load job that replaces one partition (``table$YYYYMMDD``, ``WRITE_TRUNCATE``)."""
     from llmops_factory.warehouse import load_schema, table_spec
 
@@ -281,7 +296,9 @@ def validate_daily_dataset(ds: str) -> dict[str, Any]:
         min_examples=settings.thresholds.min_examples_per_day,
     ).as_dict()
 
-    examples = warehouse.rows("instruction_examples", ["example_id", "instruction", "input", "output"], source_date=ds)
+    examples = warehouse.rows(
+        "instruction_examples", ["example_id", "instruction", "input", "output"], source_date=ds
+    )
     texts, owners = [], []
     for row in examples:
         for field in ("instruction", "input", "output"):
@@ -295,7 +312,9 @@ def validate_daily_dataset(ds: str) -> dict[str, Any]:
             for f in findings[:20]
         )
         raise DataValidationError(
-            [f"PII left in {len({owners[f.text_index][0] for f in findings})} example(s) after redaction: {detail}"],
+            [
+                f"PII left in {len({owners[f.text_index][0] for f in findings})} example(s) after redaction: {detail}"
+            ],
             summary,
         )
     summary.update({"ds": ds, "uri": str(folder), "prompt": manifest.get("prompt")})

@@ -104,7 +104,7 @@ def resolve_release(
         )
         if params.get(k)
     }
-    percent = int(params.get("canary_percent", 10))
+    percent = int(params.get("canary_percent") or platform.settings.deploy.canary_percent)
     return Release(
         model_name=platform.settings.use_case,
         model_version=model_version,
@@ -261,23 +261,33 @@ class SmokeTest(Step):
     logged (where the log can be read at once). Fails closed, without retries, naming every problem;
     the ``restore_endpoint`` teardown then undeploys the new model and restores the previous split."""
 
-    template_fields: Sequence[str] = ("release", "deployment", "requests", "max_latency_ms")
+    template_fields: Sequence[str] = ("release", "deployment", "requests", "max_latency_ms", "require_text")
 
     def __init__(
-        self, *, release: Any, deployment: Any, requests: Any = 8, max_latency_ms: Any = 30_000, **kwargs: Any
+        self,
+        *,
+        release: Any,
+        deployment: Any,
+        requests: Any = 8,
+        max_latency_ms: Any = 30_000,
+        require_text: Any = True,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.require_text = require_text
         self.release = release
         self.deployment = deployment
         self.requests = requests
         self.max_latency_ms = max_latency_ms
 
     def instances(self, platform, release: Release) -> list[dict[str, Any]]:
-        """The worked examples of the served prompt version: real variables the prompt was written for."""
-        from llmops_factory.prompts.store import load_published
+        """The shorter half of the served prompt version's worked examples: real variables the prompt was
+        written for (the longest examples probe the token budget, not whether the model answers)."""
+        from llmops_factory.prompts import load_prompt, render
 
-        prompt = load_published(release.prompt_ref, platform.storage_uri)
-        return [dict(example.variables) for example in prompt.spec.examples]
+        prompt = load_prompt(release.prompt_ref, root=platform.storage_uri)
+        examples = sorted(prompt.spec.examples, key=lambda e: len(render(prompt, e.variables).text))
+        return [dict(e.variables) for e in examples[: max(1, len(examples) // 2)]]
 
     def run(self, context, platform) -> dict[str, Any]:
         release = Release.from_dict(self.release, where="ensure_registered")
@@ -308,6 +318,7 @@ class SmokeTest(Step):
             prompt_version=release.prompt_version,
             max_latency_ms=float(self.max_latency_ms),
             min_answers=wanted,
+            require_text=str(self.require_text).lower() not in ("false", "0", "no"),
         )
         request_ids = [
             a["body"]["requestId"] for a in answers if a["status"] == 200 and "requestId" in a["body"]

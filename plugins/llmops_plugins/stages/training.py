@@ -113,21 +113,52 @@ class PrepareBaseModel:
         corpus = storage / (layout.base_model(BASE_MODEL_NAME).rstrip("/") + "-corpus")
         env = platform.child_env()
         proc = subprocess.run(
-            [sys.executable, "-m", "llmops_factory.datagen", "generate", "--root", str(corpus),
-             "--ds", BASE_CORPUS_START, "--days", str(BASE_CORPUS_DAYS), "--no-defects", "--seed", "0",
-             "--scale", "2000",  # enough that every article and policy section of the facts appears
-             "--sources", "help_center,policies"],
-            env=env, capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "llmops_factory.datagen",
+                "generate",
+                "--root",
+                str(corpus),
+                "--ds",
+                BASE_CORPUS_START,
+                "--days",
+                str(BASE_CORPUS_DAYS),
+                "--no-defects",
+                "--seed",
+                "0",
+                "--scale",
+                "2000",  # enough that every article and policy section of the facts appears
+                "--sources",
+                "help_center,policies",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0:
-            raise RuntimeError(f"writing the base-model corpus failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
+            raise RuntimeError(
+                f"writing the base-model corpus failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}"
+            )
         proc = subprocess.run(
-            [sys.executable, "-m", "llmops_trainer", "build-base",
-             "--corpus", str(corpus / "raw" / "help_center"), str(corpus / "raw" / "policies"),
-             "--output", str(out), "--name", BASE_MODEL_NAME,
-             # extra build-base flags, e.g. a smaller model in tests: LLMOPS_BASE_MODEL_ARGS="--steps 20"
-             *os.environ.get("LLMOPS_BASE_MODEL_ARGS", "").split()],
-            env=env, capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "llmops_trainer",
+                "build-base",
+                "--corpus",
+                str(corpus / "raw" / "help_center"),
+                str(corpus / "raw" / "policies"),
+                "--output",
+                str(out),
+                "--name",
+                BASE_MODEL_NAME,
+                # extra build-base flags, e.g. a smaller model in tests: LLMOPS_BASE_MODEL_ARGS="--steps 20"
+                *os.environ.get("LLMOPS_BASE_MODEL_ARGS", "").split(),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         log.info("%s", proc.stdout[-4000:])
         if proc.returncode != 0:
@@ -150,7 +181,9 @@ def _check_causal_lm(path: str) -> None:
 
     config = ObjectStoragePath(path if "://" in path else f"file://{path}") / "config.json"
     if not config.exists():
-        raise TaskInputError(f"base model {path} does not exist or has no config.json (not a Hugging Face model)")
+        raise TaskInputError(
+            f"base model {path} does not exist or has no config.json (not a Hugging Face model)"
+        )
     try:
         architectures = json.loads(config.read_text()).get("architectures") or []
     except json.JSONDecodeError as exc:
@@ -190,11 +223,18 @@ def plan_training(
     rates = list(learning_rate or [2e-3])
     day = snap.window_end.replace("-", "")
     use_case = re.sub(r"[^a-z0-9-]", "-", platform.settings.use_case.lower())
-    shared = {"lora_alpha": lora_alpha, "lora_dropout": lora_dropout, "lora_target_modules": target_modules,
-              "num_train_epochs": epochs}
+    shared = {
+        "lora_alpha": lora_alpha,
+        "lora_dropout": lora_dropout,
+        "lora_target_modules": target_modules,
+        "num_train_epochs": epochs,
+    }
     common = {k: v for k, v in shared.items() if v not in (None, "", [])}
-    machine = {"machine_type": machine_type, "accelerator_type": accelerator_type,
-               "accelerator_count": accelerator_count}
+    machine = {
+        "machine_type": machine_type,
+        "accelerator_type": accelerator_type,
+        "accelerator_count": accelerator_count,
+    }
     trials = [
         TrainingTrial(
             model_version=f"{use_case}-{day}-{layout.run_id_hash(run_id)}-t{index}",
@@ -226,7 +266,13 @@ class RunTrainingJob(Step):
     """
 
     template_fields: Sequence[str] = (
-        "model_version", "train_data", "eval_data", "base_model", "prompt_ref", "prompt_hash", "hparams",
+        "model_version",
+        "train_data",
+        "eval_data",
+        "base_model",
+        "prompt_ref",
+        "prompt_hash",
+        "hparams",
         "machine",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {"hparams": "json"}
@@ -262,15 +308,24 @@ class RunTrainingJob(Step):
         and ``extra`` (tracking backend, machine spec for the cost)."""
         args = [
             "train",
-            "--config", f"trainer/configs/{self.config}.yaml",
-            "--train_data", platform.uri(self.train_data),
-            "--eval_data", platform.uri(self.eval_data),
-            "--base_model", platform.uri(self.base_model),
-            "--prompt", self.prompt_ref,
-            "--prompt_root", platform.storage_uri,
-            "--prompt_sha256", self.prompt_hash,
-            "--output_dir", platform.uri(layout.model(self.model_version)),
-            "--run_name", self.model_version,
+            "--config",
+            f"trainer/configs/{self.config}.yaml",
+            "--train_data",
+            platform.uri(self.train_data),
+            "--eval_data",
+            platform.uri(self.eval_data),
+            "--base_model",
+            platform.uri(self.base_model),
+            "--prompt",
+            self.prompt_ref,
+            "--prompt_root",
+            platform.storage_uri,
+            "--prompt_sha256",
+            self.prompt_hash,
+            "--output_dir",
+            platform.uri(layout.model(self.model_version)),
+            "--run_name",
+            self.model_version,
         ]
         for key, value in sorted((self.hparams or {}).items()):
             values = value if isinstance(value, (list, tuple)) else [value]
@@ -279,17 +334,26 @@ class RunTrainingJob(Step):
 
     def local(self, context, platform):
         out_dir = platform.storage_path / layout.model(self.model_version)
-        env = platform.child_env({
-            "AIP_MODEL_DIR": str(out_dir),
-            "AIP_CHECKPOINT_DIR": str(out_dir / "checkpoints"),
-            "AIP_TENSORBOARD_LOG_DIR": str(out_dir / "logs"),
-        })
+        env = platform.child_env(
+            {
+                "AIP_MODEL_DIR": str(out_dir),
+                "AIP_CHECKPOINT_DIR": str(out_dir / "checkpoints"),
+                "AIP_TENSORBOARD_LOG_DIR": str(out_dir / "logs"),
+            }
+        )
         machine = ["--machine_type", "local-cpu", "--accelerator_type", "NONE", "--accelerator_count", "0"]
         cmd = [sys.executable, "-m", "llmops_trainer", *self.trainer_args(platform, machine)]
         self.log.info("Running %s", " ".join(cmd))
         tail: deque[str] = deque(maxlen=40)
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         self._process = proc
         pid_file = out_dir / "trainer.pid"
         pid_file.parent.mkdir(parents=True, exist_ok=True)
@@ -312,16 +376,24 @@ class RunTrainingJob(Step):
 
         settings = platform.settings
         project, bucket, staging, service_account, image = settings.require(
-            "gcp.project_id", "gcp.bucket", "gcp.staging_bucket", "gcp.service_account", "gcp.training.container_uri"
+            "gcp.project_id",
+            "gcp.bucket",
+            "gcp.staging_bucket",
+            "gcp.service_account",
+            "gcp.training.container_uri",
         )
         training = settings.gcp.training.model_copy(
             update={k: v for k, v in (self.machine or {}).items() if v not in (None, "", 0)}
         )
         machine = [
-            "--machine_type", training.machine_type,
-            "--accelerator_type", training.accelerator_type,
-            "--accelerator_count", str(training.accelerator_count),
-            "--replica_count", str(training.replica_count),
+            "--machine_type",
+            training.machine_type,
+            "--accelerator_type",
+            training.accelerator_type,
+            "--accelerator_count",
+            str(training.accelerator_count),
+            "--replica_count",
+            str(training.replica_count),
         ]
         return CreateCustomContainerTrainingJobOperator(
             task_id=self.task_id,
@@ -414,15 +486,20 @@ class CancelTrainingJobs(Step):
         hook = CustomJobHook(gcp_conn_id=settings.gcp.gcp_conn_id)
         cancelled = []
         for pipeline in hook.list_training_pipelines(
-            project_id=project, region=settings.gcp.region,
+            project_id=project,
+            region=settings.gcp.region,
             filter=f'labels.app="llmops-factory" AND labels.run_id_hash="{layout.run_id_hash(self.run_id)}"',
         ):
             state = getattr(pipeline.state, "name", str(pipeline.state))
             if state in _FINAL_STATES:
                 continue
             pipeline_id = pipeline.name.rsplit("/", 1)[-1]
-            self.log.warning("cancelling training pipeline %s (state %s) of run %s", pipeline.name, state, self.run_id)
-            hook.cancel_training_pipeline(project_id=project, region=settings.gcp.region, training_pipeline=pipeline_id)
+            self.log.warning(
+                "cancelling training pipeline %s (state %s) of run %s", pipeline.name, state, self.run_id
+            )
+            hook.cancel_training_pipeline(
+                project_id=project, region=settings.gcp.region, training_pipeline=pipeline_id
+            )
             cancelled.append(pipeline.name)
         return cancelled
 
@@ -439,7 +516,9 @@ def select_best(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     for rank, t in enumerate(ranking, 1):
         log.info("#%d %s eval_loss=%.4f hparams=%s", rank, t.model_version, t.eval_loss, t.hparams)
     best = ranking[0]
-    trials = [{"model_version": t.model_version, "eval_loss": t.eval_loss, "hparams": t.hparams} for t in ranking]
+    trials = [
+        {"model_version": t.model_version, "eval_loss": t.eval_loss, "hparams": t.hparams} for t in ranking
+    ]
     return TrainedModel(**{**best.to_dict(), "trials": trials}).to_dict()
 
 
@@ -478,11 +557,19 @@ class RegisterModelVersion(Step):
             tags={
                 "dag_id": context["dag"].dag_id,
                 "dag_run_id": context["run_id"],
-                **{f"lineage.{k}": json.dumps(v, sort_keys=True, default=str)[:5000] for k, v in model.lineage.items()},
+                **{
+                    f"lineage.{k}": json.dumps(v, sort_keys=True, default=str)[:5000]
+                    for k, v in model.lineage.items()
+                },
             },
         )
-        self.log.info("registered %s as %s version %s (alias %s)", model.model_version, registered.model_name,
-                      registered.version, self.alias)
+        self.log.info(
+            "registered %s as %s version %s (alias %s)",
+            model.model_version,
+            registered.model_name,
+            registered.version,
+            self.alias,
+        )
         return Candidate(
             model_name=registered.model_name,
             version=registered.version,

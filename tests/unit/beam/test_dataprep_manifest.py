@@ -106,3 +106,28 @@ def test_check_row_is_exact():
         "column 'n' (INT64) has a bool value",
         "column 'd' (DATE) is not YYYY-MM-DD: '15/01/2026'",
     ]
+
+
+def test_row_checker_agrees_with_check_row():
+    from llmops_factory.dataprep.manifest import row_checker
+
+    fields = [
+        {"name": "a", "type": "STRING", "mode": "REQUIRED"},
+        {"name": "n", "type": "INT64"},
+        {"name": "d", "type": "DATE", "mode": "REQUIRED"},
+        {"name": "tags", "type": "STRING", "mode": "REPEATED"},
+    ]
+    check = row_checker(fields)
+    rows = [
+        {"a": "x", "n": None, "d": "2026-01-15", "tags": ["t"]},
+        {"a": "x", "n": 3, "d": "2026-01-15", "tags": []},
+        {"a": None, "n": True, "d": "15/01/2026", "tags": [], "extra": 1},
+        {"a": "x", "n": 1.5, "d": "2026-01-15", "tags": ["t"]},
+        {"a": "x", "n": 1, "d": "2026-01-15", "tags": "t"},
+        {"a": "x", "n": 1, "d": "2026-01-15", "tags": [1]},
+        {"a": "x", "n": 1, "d": "2026-13-01", "tags": []},
+        {"a": "x", "n": 1, "tags": []},
+    ]
+    for row in rows:
+        assert check(row) == check_row(row, fields), row
+    assert [bool(check(row)) for row in rows] == [False, False, True, True, True, True, True, True]

@@ -36,6 +36,14 @@ R = PiiRedactor()
             "Thanks for the quick help.\nBest regards,\n[PERSON]",
         ),
         ("Last reviewed by Marco Bianchi.", "person_name", "Last reviewed by [PERSON]."),
+        ("My name is Ruth R Montez.", "person_name", "My name is [PERSON]."),
+        ("I'm Jaroslava P. Sedláčková, from Brno.", "person_name", "I'm [PERSON], from Brno."),
+        (
+            "hi, my name is lena andersson. block my card",
+            "person_name",
+            "hi, my name is [PERSON]. block my card",
+        ),
+        ("\"I'm Amanda's daughter\".", "person_name", "\"I'm [PERSON]'s daughter\"."),
     ],
 )
 def test_each_kind_is_replaced_by_its_placeholder_and_counted(text, kind, redacted):
@@ -55,6 +63,7 @@ def test_each_kind_is_replaced_by_its_placeholder_and_counted(text, kind, redact
         "Thanks,\nThe Support Team",
         "Hello Team, I'm Unable to log in.",
         "Already redacted: [EMAIL], [PHONE], [PERSON].",
+        "my name is on the account, and my name is spelled wrong.",
     ],
 )
 def test_look_alikes_are_left_alone(text):

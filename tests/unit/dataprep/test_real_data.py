@@ -21,8 +21,8 @@ from llmops_factory.text.blocks import code_blocks
 
 pytestmark = pytest.mark.skipif(not realdata.available(), reason="../shared/data/real/ is not present")
 
-# the kinds the redactor claims with precision and recall; person names are claimed only in greetings,
-# introductions and sign-offs (precision asserted, recall reported: see docs/data-preparation.md)
+# the kinds the redactor claims everywhere; person names are claimed only in greetings, introductions,
+# authorship lines and sign-offs (P and R asserted in that scope: see docs/data-preparation.md)
 FULL_CLAIM = ("email", "phone", "credit_card", "iban", "ip")
 
 
@@ -43,6 +43,13 @@ def test_pii_precision_and_recall_per_claimed_kind(redactor):
         assert scores[kind]["token_recall"] >= 0.9, (kind, scores[kind])
         assert scores[kind]["span_recall"] >= 0.9, (kind, scores[kind])
     assert scores["person_name"]["token_precision"] >= 0.9, scores["person_name"]
+    # person names are claimed in greetings, introductions, authorship lines and sign-offs: both floors
+    # hold there (in_claimed_person_scope reads the gold span's position); recall anywhere is reported
+    scoped = realdata.score_person_claimed_scope(redactor.find, realdata.load_pii_sentences())
+    assert scoped["gold_spans_in_scope"] >= 40, scoped
+    assert scoped["token_precision"] >= 0.9, scoped
+    assert scoped["token_recall"] >= 0.9, scoped
+    assert scoped["span_recall"] >= 0.9, scoped
 
 
 def test_toxicity_model_on_the_offensive_language_set(toxicity):
@@ -89,7 +96,7 @@ def _without_placeholders(original: str, redacted: str) -> bool:
 def test_real_instructions_are_kept_intact(redactor, toxicity):
     lid = LanguageIdentifier()
     records = realdata.instruction_records()
-    dropped, altered, code_changed, redacted = [], [], [], []
+    dropped, dropped_scope_all, altered, code_changed, redacted = [], [], [], [], []
     for number, source in enumerate(records, start=1):
         record = parse_raw(_raw_line(source, number))
         originals = [text for _, text in record["texts"]]
@@ -102,6 +109,11 @@ def test_real_instructions_are_kept_intact(redactor, toxicity):
         )
         if reason:
             dropped.append((source["id"], reason, detail))
+        reason_all, _ = check_quality(
+            dict(record, texts=texts), 20, 20_000, frozenset({"en"}), lid, toxicity, toxicity_scope="all"
+        )
+        if reason_all:
+            dropped_scope_all.append((source["id"], reason_all))
         for original, (_, out) in zip(originals, texts, strict=True):
             if code_blocks(original) != code_blocks(out):
                 code_changed.append(source["id"])
@@ -113,9 +125,10 @@ def test_real_instructions_are_kept_intact(redactor, toxicity):
     assert len(records) == 252
     assert altered == []
     assert code_changed == []
-    # at most the one record whose input quotes an insult ("such an....well idiot"): ≤ 1 % by the goal
-    assert len(dropped) <= 1, dropped
-    assert all(reason == "toxic" for _, reason, _ in dropped), dropped
+    assert dropped == []
+    # the one record whose input quotes a tweet to classify ("such an....well idiot") is kept because an
+    # instruction's input material does not decide toxicity; scoring every text would drop it
+    assert dropped_scope_all == [("user_oriented_task_232", "toxic")]
     # real PII, replaced: "Hi Jen," (task 1), three e-mail addresses (191), "Call us at 650-636-4884" (235)
     assert sorted(set(redacted)) == [
         "user_oriented_task_1",

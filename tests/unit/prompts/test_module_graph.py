@@ -30,7 +30,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         state[node] = 1
         for dep in sorted(graph.get(node, ())):
             if state.get(dep) == 1:
-                return [*stack[stack.index(dep):], dep] if dep in stack else [node, dep]
+                return [*stack[stack.index(dep) :], dep] if dep in stack else [node, dep]
             if dep not in state and (found := visit(dep, [*stack, dep])):
                 return found
         state[node] = 2

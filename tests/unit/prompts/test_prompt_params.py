@@ -111,7 +111,9 @@ def test_note_failure_does_not_fail_the_task(prompts_dir, storage_root, monkeypa
 
 def test_unknown_alias_fails_the_task_clearly(prompts_dir, storage_root):
     publish_repo(storage_root, prompts_dir=prompts_dir)
-    with pytest.raises(AirflowFailException, match="alias support_assistant@production does not exist") as failed:
+    with pytest.raises(
+        AirflowFailException, match="alias support_assistant@production does not exist"
+    ) as failed:
         prompt_params.resolve_prompt_for_run("support_assistant@production", None, root=storage_root)
     # a reference that does not resolve fails the task at once: a retry would resolve it the same way
     assert isinstance(failed.value.__cause__, PromptError)

@@ -38,7 +38,9 @@ def test_trainer_uses_the_bundle_after_the_repo_copy_changed(tmp_path, monkeypat
     repo_prompt, repo_texts = data.render_prompts(examples, REF, prompt_root=None)
 
     assert all(EDIT in t for t in repo_texts), "the edit must be live in the repository copy"
-    assert not any(EDIT in t for t in bundle_texts), "the trainer rendered the repository copy, not the bundle"
+    assert not any(EDIT in t for t in bundle_texts), (
+        "the trainer rendered the repository copy, not the bundle"
+    )
     assert bundle_prompt.hash != repo_prompt.hash
     # byte-identical to what any other stage renders from the same bundle
     published = load_prompt(REF, root=root)
@@ -52,8 +54,20 @@ def test_a_prompt_hash_other_than_the_pinned_one_refuses_to_train(tmp_path, monk
     root = _published_then_edited(tmp_path, monkeypatch)
     pinned = load_prompt(REF, root=root).hash
     wrong = "f" * 64
-    result = _run(_args(snapshot, tiny_base, "--prompt_root", root, "--prompt_sha256", wrong, "--max_steps", "1",
-                        "--output_dir", str(tmp_path / "out")))
+    result = _run(
+        _args(
+            snapshot,
+            tiny_base,
+            "--prompt_root",
+            root,
+            "--prompt_sha256",
+            wrong,
+            "--max_steps",
+            "1",
+            "--output_dir",
+            str(tmp_path / "out"),
+        )
+    )
     assert result.returncode != 0
     assert "refusing to train on another text" in result.stderr + result.stdout
     assert pinned[:12] in result.stderr + result.stdout

@@ -1,0 +1,69 @@
+"""The monitoring traffic generator: exact mixes, reproducible days, clear errors, the unsafe corpus."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from llmops_factory.datagen import traffic
+
+IN = [{"instruction": f"How do I cancel plan {i}?", "input": ""} for i in range(20)]
+
+
+def test_plan_has_exact_shares_and_is_reproducible():
+    off = traffic.off_domain_prompts()
+    assert len(off) >= 252  # one per self-instruct instance
+    requests = traffic.plan(
+        200,
+        in_domain=IN,
+        off_domain=off,
+        toxic=traffic.toxic_prompts(),
+        off_domain_share=0.1,
+        toxic_share=0.05,
+        seed=3,
+    )
+    assert Counter(r.kind for r in requests) == {"in_domain": 170, "off_domain": 20, "toxic": 10}
+    again = traffic.plan(
+        200,
+        in_domain=IN,
+        off_domain=off,
+        toxic=traffic.toxic_prompts(),
+        off_domain_share=0.1,
+        toxic_share=0.05,
+        seed=3,
+    )
+    assert again == requests
+    assert {r.instance["instruction"] for r in requests if r.kind == "in_domain"} <= {
+        p["instruction"] for p in IN
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"off_domain_share": 1.5}, "off_domain_share must be in"),
+        (
+            {
+                "off_domain_share": 0.6,
+                "toxic_share": 0.6,
+                "toxic": [{"instruction": "x"}],
+                "off_domain": [{"instruction": "y"}],
+            },
+            "exceeds 1",
+        ),
+        ({"off_domain_share": 0.5}, "no off_domain prompts"),
+    ],
+)
+def test_bad_scenarios_name_the_parameter(kwargs, message):
+    with pytest.raises(traffic.TrafficError, match=message):
+        traffic.plan(10, in_domain=IN, **kwargs)
+
+
+def test_unsafe_corpus_answers_every_prompt_with_abuse(tmp_path):
+    from llmops_factory.safety import ToxicityClassifier
+
+    text = traffic.unsafe_corpus(tmp_path).read_text()
+    answers = [part.split(" ### Instruction")[0] for part in text.split("### Response:\n")[1:]]
+    assert len(answers) == 80
+    assert all(ToxicityClassifier().unsafe(answers))
