@@ -1161,7 +1161,8 @@ class SignOff(StepMixin, ApprovalOperator):
         return ApprovalOperator.execute(self, context)
 
     def execute(self, context: Any) -> Any:
-        return self.run_step(context)
+        # not ``run_step``: the HITL operator's ``body`` attribute (the message) shadows ``StepMixin.body``
+        return fail_fast(self.run)(context, self.platform())
 
 
 def route_decision(gate: Mapping[str, Any]) -> str:
