@@ -10,6 +10,9 @@ VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 LOCK := requirements/local.lock
 STAMP := $(VENV)/.llmops-lock.sha256
+# Tools whose pins clash with the local lock (checkov) live in their own venv.
+TOOLS_VENV := $(CURDIR)/.venv-tools
+TOOLS_LOCK := requirements/tools.lock
 
 export LLMOPS_TARGET ?= local
 export LLMOPS_LOCAL__HOME ?= $(CURDIR)/.llmops
@@ -29,8 +32,9 @@ export PYTHONDONTWRITEBYTECODE := 1
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export MLFLOW_TRACKING_URI := sqlite:///$(LLMOPS_LOCAL__HOME)/mlflow/mlflow.db
+export LLMOPS_CHECKOV := $(TOOLS_VENV)/bin/checkov
 
-.PHONY: help venv init demo test test-fast airflow mlflow bundle lint bench lock prompts clean
+.PHONY: help venv tools init demo test test-fast airflow mlflow bundle lint bench lock prompts clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,16 +44,21 @@ venv: $(STAMP) ## Create or refresh .venv from the pinned lock
 $(STAMP): $(LOCK) pyproject.toml
 	@scripts/setup_venv.sh "$(PYTHON)" "$(VENV)" "$(LOCK)"
 
+tools: $(TOOLS_VENV)/.llmops-lock.sha256 ## Create or refresh .venv-tools (checkov) from requirements/tools.lock
+
+$(TOOLS_VENV)/.llmops-lock.sha256: $(TOOLS_LOCK)
+	@scripts/setup_venv.sh "$(PYTHON)" "$(TOOLS_VENV)" "$(TOOLS_LOCK)" no-project
+
 init: venv ## Initialise the local platform home (.llmops/)
 	@$(PY) -m llmops_factory.platform init
 
 demo: init ## Run the whole lifecycle on the local target
 	@$(PY) scripts/demo.py
 
-test: init lint ## Lint, then run the whole test suite (what CI runs)
+test: init tools lint ## Lint, then run the whole test suite (what CI runs)
 	@$(PY) -m pytest
 
-test-fast: init ## Unit and DAG tests only (no end-to-end runs)
+test-fast: init tools ## Unit and DAG tests only (no end-to-end runs)
 	@$(PY) -m pytest -m "not integration"
 
 prompts: init ## Publish the prompt bundles to the local storage root (idempotent)

@@ -22,14 +22,18 @@ FACTORY = BUNDLED if os.path.isdir(BUNDLED) else IN_REPO
 if not os.path.isdir(FACTORY):
     raise SystemExit(f"llmops_factory not found beside {HERE} nor in {os.path.dirname(IN_REPO)}")
 FACTORY_DIR = os.path.relpath(FACTORY, HERE)
+#: test/demo-only packages of llmops_factory that Dataflow workers never run (the data generator)
+NOT_SHIPPED = ("datagen",)
 
 REQUIREMENTS = [
     "datasketch==2.0.0",
     "scipy==1.17.1",
     "phonenumbers==9.0.43",
     "python-stdnum==2.2",
-    "langdetect==1.0.9",
-    "better-profanity==0.7.0",
+    "py3langid==0.4.0",
+    "alt-profanity-check==1.9.1",
+    "scikit-learn==1.9.1",
+    "joblib==1.6.0",
     "Jinja2==3.1.6",
     "PyYAML==6.0.4",
     "pydantic==2.14.4",
@@ -38,7 +42,7 @@ REQUIREMENTS = [
 
 def _packages() -> list[str]:
     factory = ["llmops_factory"] + [
-        "llmops_factory." + p for p in setuptools.find_packages(FACTORY, exclude=["*.tests", "*.tests.*"])
+        "llmops_factory." + p for p in setuptools.find_packages(FACTORY, exclude=["*.tests", "*.tests.*", *NOT_SHIPPED, *(f"{n}.*" for n in NOT_SHIPPED)])
     ]
     return setuptools.find_packages(HERE, include=["llmops_beam", "llmops_beam.*"]) + factory
 
@@ -51,7 +55,7 @@ class BundlingSdist(sdist):
         super().make_release_tree(base_dir, inside)
         target = os.path.join(base_dir, "llmops_factory")
         if not os.path.isdir(target):
-            shutil.copytree(FACTORY, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(FACTORY, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *NOT_SHIPPED))
 
 
 setuptools.setup(

@@ -7,6 +7,9 @@ Prints (and writes as JSON with ``--out``):
 2. End to end: the pipeline (``beam_jobs/data_prep.py``) on DirectRunner for each ``--records`` size on a
    day written by the raw-data generator: wall time, records/s, peak RSS of the process tree, and the
    time ratio between consecutive sizes against the size ratio (linear growth ⇒ equal ratios).
+4. Real data written by others (``../shared/data/real/``): PII precision / recall per kind beside the
+   previous design's figures, the toxicity model's precision / recall / FPR sweep, and how many of the
+   252 human-written instructions the toxicity filter flags.
 3. Quality against the generator's ground truth (largest size): near-duplicate precision and recall
    (precision also against the definition: exact 5-word-shingle Jaccard of each removed record with the
    record it duplicates) and PII recall (injected values found in no output file).
@@ -54,9 +57,10 @@ def element_throughput(root: Path, limit: int) -> dict:
     from llmops_beam.normalize import normalize_text
     from llmops_beam.parse import RecordError, parse_raw
     from llmops_beam.pipeline import DEFAULT_INSTRUCTION_PROMPT, DEFAULT_PROMPT
-    from llmops_beam.quality import LanguageIdentifier, ProfanityMatcher, check_quality
+    from llmops_beam.quality import LanguageIdentifier, check_quality
     from llmops_factory.dataprep.pii import PiiRedactor
     from llmops_factory.prompts import load_prompt
+    from llmops_factory.safety import ToxicityClassifier
 
     reader = ReadPartitionFileFn(str(root))
     raws = []
@@ -65,7 +69,7 @@ def element_throughput(root: Path, limit: int) -> dict:
     raws.sort(key=lambda r: r["sort_key"])
     step = max(1, len(raws) // limit)
     raws = raws[::step][:limit]  # every source, in proportion
-    redactor, lid, profanity = PiiRedactor(), LanguageIdentifier(), ProfanityMatcher()
+    redactor, lid, toxicity = PiiRedactor(), LanguageIdentifier(), ToxicityClassifier()
     minhash = MinHashFn(128, 20, 6)
     minhash.setup()
     fmt = FormatExamplesFn(
@@ -99,7 +103,7 @@ def element_throughput(root: Path, limit: int) -> dict:
             "redact_pii", lambda r: [[lb, redactor.redact(t)[0]] for lb, t in r["texts"]], record
         )
         reason, language = timed(
-            "quality", check_quality, record, 20, 20_000, frozenset({"en"}), lid, profanity
+            "quality", check_quality, record, 20, 20_000, frozenset({"en"}), lid, toxicity
         )
         if reason:
             continue
@@ -239,6 +243,73 @@ def detection_quality(root: Path) -> dict:
     return {"near_duplicates": near, "pii": score_pii(gt, dataset)}
 
 
+# -- 4. real data written by others ---------------------------------------------------------------
+# Figures of the previous design (word-list toxicity, langdetect, whitespace-collapsing normaliser,
+# greedy number recognisers), measured with the same scoring on the same files, for the table.
+BEFORE = {
+    "pii": {
+        "email": (1.0, 1.0),
+        "phone": (0.9294, 0.684),
+        "credit_card": (1.0, 0.8088),
+        "iban": (1.0, 1.0),
+        "ip": (1.0, 1.0),
+        "person_name": (1.0, 0.0417),
+    },
+    "element_docs_per_s_per_core": 789,
+}
+
+
+def real_data() -> dict:
+    """PII per kind, toxicity and the 252 human-written instructions, against ../shared/data/real/."""
+    from llmops_factory.dataprep import realdata
+    from llmops_factory.dataprep.pii import PiiRedactor
+    from llmops_factory.safety import ToxicityClassifier
+
+    if not realdata.available():
+        return {"skipped": f"{realdata.real_data_dir()} not found"}
+    redactor = PiiRedactor()
+    start = time.process_time()
+    sentences = realdata.load_pii_sentences()
+    pii = realdata.score_pii(redactor.find, sentences)
+    pii_ms = 1000 * (time.process_time() - start) / len(sentences)
+    clf = ToxicityClassifier()
+    rows = realdata.load_offensive()
+    scores = clf.scores([t for t, _ in rows])
+    toxicity = realdata.score_toxicity(scores, [c for _, c in rows], clf.threshold)
+    sweep = [realdata.score_toxicity(scores, [c for _, c in rows], t) for t in (0.5, 0.7, 0.8, 0.9, 0.95)]
+    texts = []
+    for record in realdata.instruction_records():
+        for inst in record["instances"]:
+            texts.append([record["instruction"], inst["input"], inst["output"]])
+    flagged = sum(max(clf.scores(t)) >= clf.threshold for t in texts)
+    toxicity["real_instructions_flagged"] = flagged
+    toxicity["real_instructions_fpr"] = round(flagged / len(texts), 4)
+    print("\nPII on pii-presidio-synth-v2.json (token precision / recall; before -> after)")
+    print(
+        f"{'kind':<13}{'label':<15}{'gold':>6}  {'P before':>9}{'P after':>9}  {'R before':>9}{'R after':>9}"
+    )
+    for kind, row in pii.items():
+        bp, br = BEFORE["pii"][kind]
+        print(
+            f"{kind:<13}{row['label']:<15}{row['gold_spans']:>6}  {bp:>9.4f}{row['token_precision'] or 0:>9.4f}"
+            f"  {br:>9.4f}{row['token_recall'] or 0:>9.4f}"
+        )
+    print(f"PII recognisers: {pii_ms:.3f} ms CPU per sentence")
+    print("\nToxicity (alt-profanity-check; Davidson figures are in-sample for this model)")
+    for row in sweep:
+        print(
+            f"  threshold {row['threshold']:.2f}: precision {row['precision']}, recall {row['recall']} "
+            f"(hate speech {row['recall_hate_speech']}), FPR on 'neither' {row['false_positive_rate_neither']}"
+        )
+    print(f"  real instructions flagged at {clf.threshold}: {flagged} of {len(texts)}")
+    return {
+        "pii": pii,
+        "pii_ms_per_sentence": round(pii_ms, 3),
+        "toxicity": toxicity,
+        "toxicity_sweep": sweep,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -260,9 +331,12 @@ def main(argv: list[str] | None = None) -> int:
         "--workdir", default=None, help="where to write the generated days (default: a temp dir)"
     )
     parser.add_argument("--out", default=None, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--no-end-to-end", action="store_true", help="element logic and real-data figures only (fast)"
+    )
     args = parser.parse_args(argv)
 
-    report: dict = {"cpu_count": os.cpu_count(), "end_to_end": []}
+    report: dict = {"cpu_count": os.cpu_count(), "end_to_end": [], "real_data": real_data()}
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         for i, records in enumerate(sorted(args.records)):
             root = Path(tmp) / f"n{records}"
@@ -271,6 +345,13 @@ def main(argv: list[str] | None = None) -> int:
             if i == 0:
                 report["element_logic"] = element_throughput(root, args.element_docs)
                 print(json.dumps({"element_logic": report["element_logic"]}, indent=2), flush=True)
+                print(
+                    f"element logic: {BEFORE['element_docs_per_s_per_core']} records/s/core before, "
+                    f"{report['element_logic']['docs_per_s_per_core']} after (goal 5000)",
+                    flush=True,
+                )
+            if args.no_end_to_end:
+                continue
             try:
                 e2e = end_to_end(root, args.workers, args.mode, args.timeout, args.max_rss_gib)
             except RuntimeError as exc:

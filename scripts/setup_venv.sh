@@ -4,7 +4,7 @@
 # neither the lock nor pyproject.toml changed since the last successful install (their hash is kept in
 # the venv).
 set -euo pipefail
-python="$1"; venv="$2"; lock="$3"
+python="$1"; venv="$2"; lock="$3"; project="${4:-with-project}"  # tools venvs pass "no-project"
 stamp="$venv/.llmops-lock.sha256"
 want=$(cat "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then exit 0; fi
@@ -18,9 +18,11 @@ quiet() { "$@" 2> >(grep -v -e "is ignored: it is neither a file nor a directory
 quiet "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24" </dev/null
 echo "installing the pinned lock $lock into $venv (first time: a few minutes)"
 quiet "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$lock" </dev/null
-echo "installing the project (editable: include/, plugins/, beam_jobs/, trainer/)"
-quiet "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
-  -e . </dev/null
+if [[ "$project" == with-project ]]; then
+  echo "installing the project (editable: include/, plugins/, beam_jobs/, trainer/)"
+  quiet "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+    -e . </dev/null
+fi
 "$venv/bin/python" -m pip check
 echo "$want" > "$stamp"
 echo "environment ready in $(( $(date +%s) - start )) s"

@@ -4,7 +4,8 @@ Exact duplicates: records whose normalised, redacted texts are identical (``cont
 by that hash; the record with the smallest ``sort_key`` (file order) is kept, every other one is
 filtered as ``exact_duplicate`` naming the record it duplicates.
 
-Near duplicates (MinHash LSH with datasketch):
+Near duplicates (MinHash LSH with datasketch), with the project's one near-duplicate unit
+(``llmops_factory.text.neardup``: shingles, signature, band keys, exact index):
 
 The similarity is the Jaccard index of the 5-word shingle sets of the record's text (lower-cased words,
 punctuation ignored, system messages left out) — the same definition the raw-data generator uses for the
@@ -29,7 +30,6 @@ runner, the bundle split or the worker count.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import re
 from typing import Any
@@ -39,9 +39,8 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from llmops_beam.records import FILTERED, filtered, stable_hash
+from llmops_factory.text.neardup import band_keys, estimate, hash_jaccard, shingle_hashes
 
-SHINGLE_WORDS = 5
-_WORD = re.compile(r"\w+")
 _PADDED = re.compile(r"([a-z]+):0*(\d+)$")
 SMALL_BUCKET = 64
 
@@ -52,41 +51,14 @@ def readable(key: str) -> str:
 
 
 def content_hash(record: dict[str, Any]) -> str:
-    """Exact-duplicate key: hash of the record's normalised texts (labels included)."""
-    return stable_hash(*(f"{label}\x1e{text}" for label, text in record["texts"]))
+    """Exact-duplicate key: hash of the record's texts (labels included) with every run of whitespace
+    (Unicode spaces included) read as one space, so spacing alone never hides a duplicate."""
+    return stable_hash(*(f"{label}\x1e{' '.join(text.split())}" for label, text in record["texts"]))
 
 
 def dedup_text(record: dict[str, Any]) -> str:
     """The text near-duplicates are measured on: every text but system messages, one per line."""
     return "\n".join(text for label, text in record["texts"] if label != "system")
-
-
-def shingle_hashes(text: str) -> np.ndarray:
-    """Sorted unique 64-bit hashes of the shingles (a compact set for the exact Jaccard index)."""
-    values = {
-        int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=8).digest(), "big")
-        for s in shingles(text)
-    }
-    return np.array(sorted(values), dtype=np.uint64)
-
-
-def exact_jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    if not len(a) and not len(b):
-        return 1.0
-    common = len(np.intersect1d(a, b, assume_unique=True))
-    return common / (len(a) + len(b) - common)
-
-
-def shingles(text: str, size: int = SHINGLE_WORDS) -> set[str]:
-    """Word ``size``-grams of the lower-cased text (punctuation and casing ignored)."""
-    words = _WORD.findall(text.lower())
-    if len(words) <= size:
-        return {" ".join(words)} if words else {""}
-    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
-
-
-def jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a or b else 1.0
 
 
 def candidate_pairs(members: list[str]) -> list[tuple[str, str]]:
@@ -116,26 +88,18 @@ class MinHashFn(beam.DoFn):
         self.signed = Metrics.counter("near_dedup", "signatures")
 
     def setup(self):
-        from datasketch import MinHash
+        from llmops_factory.text.neardup import MinHasher
 
-        self._minhash = MinHash
-        self._permutations = MinHash(num_perm=self.num_perm, seed=self.seed, scheme="affine32").permutations
+        self._hasher = MinHasher(self.num_perm, self.seed)
 
     def signature(self, text: str) -> np.ndarray:
-        m = self._minhash(
-            num_perm=self.num_perm, seed=self.seed, permutations=self._permutations, scheme="affine32"
-        )
-        m.update_batch([s.encode("utf-8") for s in shingles(text)])
-        return m.hashvalues.astype(np.uint32)
+        return self._hasher.signature(text)
 
     def process(self, record: dict[str, Any]):
         sig = self.signature(dedup_text(record))
         key = record["sort_key"]
-        for band in range(self.bands):
-            chunk = sig[band * self.rows : (band + 1) * self.rows].tobytes()
-            yield beam.pvalue.TaggedOutput(
-                self.BANDS, (band.to_bytes(2, "big") + hashlib.blake2b(chunk, digest_size=8).digest(), key)
-            )
+        for band_key in band_keys(sig, self.bands, self.rows):
+            yield beam.pvalue.TaggedOutput(self.BANDS, (band_key, key))
         yield beam.pvalue.TaggedOutput(self.SIGNATURES, (key, sig.tobytes()))
         self.signed.inc()
         yield record
@@ -153,7 +117,7 @@ class VerifyBySignatureFn(beam.DoFn):
         self.candidates.inc()
         a = np.frombuffer(signatures[pair[0]], dtype=np.uint32)
         b = np.frombuffer(signatures[pair[1]], dtype=np.uint32)
-        if float(np.mean(a == b)) >= self.threshold:
+        if estimate(a, b) >= self.threshold:
             self.likely.inc()
             yield pair
 
@@ -168,7 +132,7 @@ class VerifyExactlyFn(beam.DoFn):
     def process(self, pair: tuple[str, str], shingle_sets: dict[str, bytes]):
         a = np.frombuffer(shingle_sets[pair[0]], dtype=np.uint64)
         b = np.frombuffer(shingle_sets[pair[1]], dtype=np.uint64)
-        if exact_jaccard(a, b) >= self.threshold:
+        if hash_jaccard(a, b) >= self.threshold:
             self.edges.inc()
             yield pair
 

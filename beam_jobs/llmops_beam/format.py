@@ -7,7 +7,8 @@ conversation    one per assistant reply that follows a user message: instruction
                 input = the earlier turns as context (``User: …`` / ``Assistant: …`` lines, at most
                 ``max_context_turns`` turns and ``max_context_chars`` characters, newest kept),
                 output = the reply; group_key = the conversation id
-instruction     as is (instruction / input / output); group_key = the record id
+instruction     as is (instruction / input / output), one example per instance (a seed-task record
+                with N ``instances`` gives N examples); group_key = the record id
 section         instruction = the ``user`` text of the instruction prompt (``support_instruction``)
                 rendered with the article title and section heading; input = ""; output = the section
                 text; group_key = the document slug
@@ -114,17 +115,9 @@ def examples_of(
             count = pii[user] + pii[reply] + sum(pii[i] for i in included)
             out.append((reply, texts[user][1], context, texts[reply][1], count))
         return out
-    by_label = {label: (text, pii[i]) for i, (label, text) in enumerate(texts)}
     if kind == "instruction":
-        return [
-            (
-                0,
-                by_label["instruction"][0],
-                by_label["input"][0],
-                by_label["output"][0],
-                by_label["instruction"][1] + by_label["input"][1] + by_label["output"][1],
-            )
-        ]
+        return instruction_examples(texts, pii)
+    by_label = {label: (text, pii[i]) for i, (label, text) in enumerate(texts)}
     if kind == "section":
         from llmops_factory.prompts import render
 
@@ -152,6 +145,23 @@ def examples_of(
             )
         ]
     raise ValueError(f"unknown record kind {kind!r}")
+
+
+def instruction_examples(texts: list[list[str]], pii: list[int]) -> list[tuple[int, str, str, str, int]]:
+    """One example per (input, output) instance of an instruction record (``instruction`` first, then
+    ``input``/``output`` pairs; a seed-task record with N instances has N pairs)."""
+    if not texts or texts[0][0] != "instruction":
+        raise ValueError("instruction record without its instruction text first")
+    instruction, instruction_pii = texts[0][1], pii[0]
+    out = []
+    for turn, i in enumerate(range(1, len(texts), 2)):
+        (in_label, input_), (out_label, output) = texts[i], texts[i + 1]
+        if (in_label, out_label) != ("input", "output"):
+            raise ValueError(
+                f"instruction record: texts {i} and {i + 1} are {in_label}/{out_label}, not input/output"
+            )
+        out.append((turn, instruction, input_, output, instruction_pii + pii[i] + pii[i + 1]))
+    return out
 
 
 class FormatExamplesFn(beam.DoFn):

@@ -17,6 +17,12 @@ extension    format
 other        ``unsupported``: the whole file is one record, dead-lettered
 ============ ================================================================================
 
+Compressed files are read by their last extension (``.gz``, ``.bz2``, ``.zst``, ``.deflate``, with
+Beam's own decompressors), and the extension before it decides the format (``chats.jsonl.gz`` is JSON
+lines). A UTF-8 byte-order mark at the start of a file is dropped and Windows line endings (``\r\n``)
+are read as ``\n``. A file without any data (empty, or only a BOM and whitespace) becomes one raw
+record, dead-lettered as ``empty_file`` with the file named.
+
 Reading emits one *raw record* per record with its locator (1-based ``line:N`` for JSON lines and CSV,
 the physical line where a CSV record starts; ``section:N`` for documents, ``document`` when a document
 has no sections). Bytes that are not UTF-8 are kept as ``bytes`` so the parse step can dead-letter them
@@ -33,6 +39,7 @@ import re
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
@@ -107,9 +114,19 @@ def list_partition_files(root: str, ds: str) -> list[tuple[str, str]]:
     return files
 
 
+COMPRESSED_EXTENSIONS = (".gz", ".bz2", ".zst", ".deflate")
+_BOM = b"\xef\xbb\xbf"
+
+
+def data_name(name: str) -> str:
+    """The file name without its compression extension (``a.jsonl.gz`` → ``a.jsonl``)."""
+    stem, ext = posixpath.splitext(name)
+    return stem if ext.lower() in COMPRESSED_EXTENSIONS else name
+
+
 def detect_format(name: str, data: bytes) -> str:
     """The format of a file from its name and (for JSON) its first records."""
-    ext = posixpath.splitext(name)[1].lower()
+    ext = posixpath.splitext(data_name(name))[1].lower()
     if ext in (".md", ".markdown"):
         return "markdown"
     if ext == ".txt":
@@ -289,11 +306,44 @@ class ReadPartitionFileFn(beam.DoFn):
 
     def process(self, element: tuple[str, str]):
         source, relative = element
-        with FileSystems.open(join(self.root, relative)) as fh:
-            data = fh.read()
+        try:
+            with FileSystems.open(join(self.root, relative), compression_type=CompressionTypes.AUTO) as fh:
+                data = fh.read()
+        except (OSError, EOFError, ValueError) as exc:  # corrupt archive: a dead letter naming the file
+            self.files.inc()
+            self.records.inc()
+            yield _raw(
+                source,
+                relative,
+                "document",
+                "unsupported",
+                b"",
+                error=f"cannot decompress {relative}: {type(exc).__name__}: {exc}",
+            )
+            return
         self.files.inc()
+        if data.startswith(_BOM):
+            data = data[len(_BOM) :]
         fmt = detect_format(relative, data)
-        if fmt == "markdown":
+        if fmt in ("markdown", "text") and b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        if not data.strip():
+            records = iter(
+                [
+                    _raw(
+                        source,
+                        relative,
+                        "document",
+                        fmt,
+                        "",
+                        error=f"file {relative} is empty ({len(data)} bytes of whitespace)"
+                        if data
+                        else f"file {relative} is empty (0 bytes)",
+                        reason="empty_file",
+                    )
+                ]
+            )
+        elif fmt == "markdown":
             records = iter_markdown(source, relative, data)
         elif fmt == "text":
             records = iter_text(source, relative, data)
@@ -312,7 +362,8 @@ class ReadPartitionFileFn(beam.DoFn):
                         "document",
                         "unsupported",
                         data[:4096],
-                        error=f"unsupported file type {posixpath.splitext(relative)[1] or '(none)'}",
+                        error=f"unsupported file type {posixpath.splitext(data_name(relative))[1] or '(none)'} "
+                        f"({relative})",
                     )
                 ]
             )

@@ -11,7 +11,9 @@ invalid_utf8       the line / section / CSV field is not valid UTF-8
 malformed_json     the line is not a JSON value (truncated, broken quoting, ...)
 malformed_csv      CSV syntax error, or a row with a different number of columns than the header
 unsupported_format the file type is not one the pipeline reads
-unknown_shape      a JSON object without ``messages``, ``conversations`` or ``instruction``
+empty_file         the file has no byte of data (or only a BOM and whitespace)
+unknown_shape      a JSON object without ``messages``, ``conversations`` or ``instruction`` (after the
+                   source's field mapping, if any)
 not_an_object      a JSON line that is not an object
 missing_field      a required field is absent
 wrong_type         a field has the wrong JSON type (the detail names it and the type found)
@@ -26,6 +28,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import apache_beam as beam
@@ -94,6 +97,24 @@ def _invalid_utf8_detail(data: bytes, what: str) -> str:
     return f"{what} is not valid UTF-8"
 
 
+def _text_parts(parts: list, field: str) -> str:
+    """The text of OpenAI-style content parts; a part that is not text is an error naming it."""
+    texts = []
+    for i, part in enumerate(parts):
+        if isinstance(part, str):
+            texts.append(part)
+            continue
+        if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+            kind = part.get("type") if isinstance(part, dict) else _type_name(part)
+            raise RecordError(
+                "validate",
+                "invalid_value",
+                f"field {field}[{i}] is a {kind!r} part; only text parts are used",
+            )
+        texts.append(part["text"])
+    return "\n".join(texts)
+
+
 def _messages(
     value: Any, roles: dict[str, str], field: str, role_key: str, content_key: str
 ) -> list[list[str]]:
@@ -126,6 +147,10 @@ def _messages(
         if content_key not in message:
             raise RecordError("validate", "missing_field", f"required field {where}.{content_key} is missing")
         content = message[content_key]
+        if isinstance(content, list):  # OpenAI content parts: [{"type": "text", "text": ...}, ...]
+            content = _text_parts(content, f"{where}.{content_key}")
+        if content is None and roles[role.lower()] == "assistant" and message.get("tool_calls"):
+            content = ""
         if not isinstance(content, str):
             raise RecordError(
                 "validate",
@@ -138,10 +163,87 @@ def _messages(
     return texts
 
 
-def parse_json_object(obj: Any, default_format: str) -> tuple[str, dict[str, Any]]:
-    """Interpret one JSON object: ``(format, fields)`` where fields hold kind, texts, ids."""
+def apply_field_mapping(obj: dict, mapping: Mapping[str, str] | None) -> dict:
+    """Rename a source's own field names to the canonical ones (``{"instruction": "question", ...}``).
+
+    The canonical names are the keys; a mapped field missing from the object is left missing (the
+    validation then names the canonical field and its source name).
+    """
+    if not mapping:
+        return obj
+    out = {k: v for k, v in obj.items() if k not in mapping.values()}
+    for canonical, own in mapping.items():
+        if own in obj:
+            out[canonical] = obj[own]
+    return out
+
+
+def _optional_text(obj: dict, key: str, field: str | None = None) -> str:
+    value = obj.get(key, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise RecordError(
+            "validate", "wrong_type", f"field {field or key} must be a string, got {_type_name(value)}"
+        )
+    return value
+
+
+def _instruction_texts(obj: dict) -> list[list[str]]:
+    """Alpaca (``instruction``/``input``/``output``), Dolly (``instruction``/``context``/``response``) and
+    seed-task (``instruction`` + ``instances: [{input, output}]``) records as
+    ``[["instruction", …], ["input", …], ["output", …], …]`` (one input/output pair per instance)."""
+    instruction = _require(obj, "instruction")
+    if "instances" in obj and "output" not in obj:
+        instances = obj["instances"]
+        if not isinstance(instances, list):
+            raise RecordError(
+                "validate", "wrong_type", f"field instances must be an array, got {_type_name(instances)}"
+            )
+        if not instances:
+            raise RecordError("validate", "empty_record", "field instances is an empty array")
+        pairs = []
+        for i, instance in enumerate(instances):
+            where = f"instances[{i}]"
+            if not isinstance(instance, dict):
+                raise RecordError(
+                    "validate", "wrong_type", f"{where} must be an object, got {_type_name(instance)}"
+                )
+            if "output" not in instance:
+                raise RecordError("validate", "missing_field", f"required field {where}.output is missing")
+            output = _optional_text(instance, "output", f"{where}.output")
+            if not output.strip():
+                raise RecordError("validate", "empty_field", f"field {where}.output is empty")
+            pairs.append((_optional_text(instance, "input", f"{where}.input"), output))
+        if not instruction.strip():
+            raise RecordError("validate", "empty_field", "field instruction is empty")
+        texts = [["instruction", instruction]]
+        for input_, output in pairs:
+            texts.extend([["input", input_], ["output", output]])
+        return texts
+    dolly = "output" not in obj and "response" in obj
+    output_key, input_key = ("response", "context") if dolly else ("output", "input")
+    output = _require(obj, output_key)
+    input_ = _optional_text(obj, input_key)
+    if not instruction.strip() and not output.strip():
+        raise RecordError("validate", "empty_record", f"fields instruction and {output_key} are both empty")
+    for name, value in (("instruction", instruction), (output_key, output)):
+        if not value.strip():
+            raise RecordError("validate", "empty_field", f"field {name} is empty")
+    return [["instruction", instruction], ["input", input_], ["output", output]]
+
+
+def parse_json_object(
+    obj: Any, default_format: str, mapping: Mapping[str, str] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Interpret one JSON object: ``(format, fields)`` where fields hold kind, texts, ids.
+
+    ``mapping`` renames the source's own fields to the canonical ones first (settings
+    ``dataprep.field_mappings``).
+    """
     if not isinstance(obj, dict):
         raise RecordError("parse", "not_an_object", f"expected a JSON object, got {_type_name(obj)}")
+    obj = apply_field_mapping(obj, mapping)
     fmt = default_format
     for key, candidate in (
         ("messages", "chat_openai"),
@@ -157,7 +259,8 @@ def parse_json_object(obj: Any, default_format: str) -> tuple[str, dict[str, Any
             raise RecordError(
                 "parse",
                 "unknown_shape",
-                f"object has none of the fields messages/conversations/instruction (keys: {keys})",
+                f"object has none of the fields messages/conversations/instruction (keys: {keys}); "
+                "map the source's own field names in settings dataprep.field_mappings",
             )
     if fmt == "chat_openai":
         if "messages" not in obj:
@@ -169,19 +272,7 @@ def parse_json_object(obj: Any, default_format: str) -> tuple[str, dict[str, Any
             raise RecordError("validate", "missing_field", "required field 'conversations' is missing")
         texts = _messages(obj["conversations"], SHAREGPT_ROLES, "conversations", "from", "value")
         return fmt, {"kind": "conversation", "record_id": _record_id(obj, "id"), "texts": texts}
-    instruction = _require(obj, "instruction")
-    output = _require(obj, "output")
-    input_ = obj.get("input", "")
-    if input_ is None:
-        input_ = ""
-    if not isinstance(input_, str):
-        raise RecordError("validate", "wrong_type", f"field input must be a string, got {_type_name(input_)}")
-    if not instruction.strip() and not output.strip():
-        raise RecordError("validate", "empty_record", "fields instruction and output are both empty")
-    for name, value in (("instruction", instruction), ("output", output)):
-        if not value.strip():
-            raise RecordError("validate", "empty_field", f"field {name} is empty")
-    texts = [["instruction", instruction], ["input", input_], ["output", output]]
+    texts = _instruction_texts(obj)
     return "instruction", {"kind": "instruction", "record_id": _record_id(obj, "id"), "texts": texts}
 
 
@@ -261,11 +352,15 @@ def parse_ticket(raw: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "ticket", "record_id": fields["ticket_id"].strip(), "texts": texts}
 
 
-def parse_raw(raw: dict[str, Any]) -> dict[str, Any]:
+def parse_raw(
+    raw: dict[str, Any], field_mappings: Mapping[str, Mapping[str, str]] | None = None
+) -> dict[str, Any]:
     """Turn one raw record into a record, or raise ``RecordError``."""
     meta, payload, fmt = raw["meta"], raw["payload"], raw["source_format"]
     if meta.get("error"):
-        reason = {"unsupported": "unsupported_format", "csv": "malformed_csv"}.get(fmt, "malformed_json")
+        reason = meta.get("reason") or {"unsupported": "unsupported_format", "csv": "malformed_csv"}.get(
+            fmt, "malformed_json"
+        )
         raise RecordError("parse", reason, meta["error"])
     if fmt in ("markdown", "text"):
         parsed = parse_document(raw)
@@ -281,7 +376,7 @@ def parse_raw(raw: dict[str, Any]) -> dict[str, Any]:
                 obj = json.loads(payload)
             except ValueError as exc:
                 raise RecordError("parse", "malformed_json", f"invalid JSON: {exc}") from None
-        fmt, parsed = parse_json_object(obj, fmt)
+        fmt, parsed = parse_json_object(obj, fmt, (field_mappings or {}).get(raw["source"]))
     record = {k: raw[k] for k in ("source", "source_uri", "source_record", "sort_key")}
     record["source_format"] = fmt
     record.update(parsed)
@@ -298,13 +393,14 @@ class ParseRecordFn(beam.DoFn):
 
         self.redactor = PiiRedactor()
 
-    def __init__(self):
+    def __init__(self, field_mappings: Mapping[str, Mapping[str, str]] | None = None):
+        self.field_mappings = {k: dict(v) for k, v in (field_mappings or {}).items()}
         self.ok = Metrics.counter("parse", "records_ok")
         self.bad = Metrics.counter("parse", "dead_lettered")
 
     def process(self, raw: dict[str, Any]):
         try:
-            record = parse_raw(raw)
+            record = parse_raw(raw, self.field_mappings)
         except RecordError as err:
             self.bad.inc()
             Metrics.counter("dead_letter", f"{err.stage}.{err.reason}").inc()
@@ -320,7 +416,11 @@ class ParseRecordFn(beam.DoFn):
 class ParseRecords(beam.PTransform):
     """Raw records → ``records`` (main) and ``dead_letter`` outputs."""
 
+    def __init__(self, field_mappings: Mapping[str, Mapping[str, str]] | None = None):
+        super().__init__()
+        self.field_mappings = field_mappings
+
     def expand(self, raw_records):
-        return raw_records | "ParseAndValidate" >> beam.ParDo(ParseRecordFn()).with_outputs(
-            DEAD_LETTER, main="records"
-        )
+        return raw_records | "ParseAndValidate" >> beam.ParDo(
+            ParseRecordFn(self.field_mappings)
+        ).with_outputs(DEAD_LETTER, main="records")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 from typing import Any
 
@@ -43,11 +44,43 @@ from llmops_beam.sinks import (
     filtered_row,
 )
 from llmops_beam.split import AssignSplit
+from llmops_factory.errors import DeterministicError
 from llmops_factory.prompts.refs import DEFAULT_PROMPT_REF
 
 LOG = logging.getLogger(__name__)
 DEFAULT_PROMPT = DEFAULT_PROMPT_REF
 DEFAULT_INSTRUCTION_PROMPT = "support_instruction@1.0.0"
+CANONICAL_FIELDS = frozenset(
+    {"id", "instruction", "input", "output", "context", "response", "instances", "messages", "conversations"}
+)
+
+
+class InvalidOptionsError(ValueError, DeterministicError):
+    """The pipeline's options are invalid (a retry cannot fix them); the message names each flag."""
+
+
+def parse_field_mappings(value: str | None) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """``{"source": {"instruction": "question", ...}}`` (JSON) → a hashable, sorted form."""
+    if not value:
+        return ()
+    try:
+        data = json.loads(value)
+    except ValueError as exc:
+        raise InvalidOptionsError(f"--field_mappings is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(m, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in m.items())
+        for m in data.values()
+    ):
+        raise InvalidOptionsError(
+            '--field_mappings must map source -> {canonical field: source field}, e.g. {"qa": {"output": "answer"}}'
+        )
+    unknown = sorted({k for m in data.values() for k in m} - CANONICAL_FIELDS)
+    if unknown:
+        raise InvalidOptionsError(
+            f"--field_mappings names unknown canonical field(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(CANONICAL_FIELDS))}"
+        )
+    return tuple(sorted((source, tuple(sorted(m.items()))) for source, m in data.items()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +104,8 @@ class PrepConfig:
     lsh_rows: int = 6
     max_context_turns: int = 6
     max_context_chars: int = 2000
+    toxicity_threshold: float = 0.8
+    field_mappings: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
     def __post_init__(self):
         from llmops_factory import layout
@@ -91,8 +126,14 @@ class PrepConfig:
             problems.append(f"--near_dup_threshold={self.near_dup_threshold} must be in (0, 1]")
         if self.lsh_bands * self.lsh_rows > self.minhash_perm:
             problems.append(f"--lsh_bands*--lsh_rows={self.lsh_bands * self.lsh_rows} > --minhash_perm")
+        if not 0 < self.toxicity_threshold <= 1:
+            problems.append(f"--toxicity_threshold={self.toxicity_threshold} must be in (0, 1]")
         if problems:
-            raise ValueError("invalid data-preparation options: " + "; ".join(problems))
+            raise InvalidOptionsError("invalid data-preparation options: " + "; ".join(problems))
+
+    @property
+    def field_mapping_dict(self) -> dict[str, dict[str, str]]:
+        return {source: dict(pairs) for source, pairs in self.field_mappings}
 
     @property
     def dataset_version(self) -> str:
@@ -106,6 +147,7 @@ class PrepConfig:
         data.pop("storage_root")
         data.pop("prompt_root")
         data["languages"] = list(self.languages)
+        data["field_mappings"] = self.field_mapping_dict
         return data
 
 
@@ -144,12 +186,40 @@ def parse_args(argv: list[str] | None = None) -> tuple[PrepConfig, list[str]]:
     parser.add_argument("--lsh_rows", type=int, default=6)
     parser.add_argument("--max_context_turns", type=int, default=6)
     parser.add_argument("--max_context_chars", type=int, default=2000)
+    parser.add_argument(
+        "--toxicity_threshold",
+        type=float,
+        default=None,
+        help="offensive-language probability at or above which a record is filtered "
+        "(default: settings dataprep.toxicity_threshold)",
+    )
+    parser.add_argument(
+        "--field_mappings",
+        default=None,
+        help="JSON {source: {canonical field: source field}} for sources with their own schema "
+        "(default: settings dataprep.field_mappings)",
+    )
     known, rest = parser.parse_known_args(argv)
     values = vars(known)
+    if values["toxicity_threshold"] is None or values["field_mappings"] is None:
+        defaults = _dataprep_settings()
+        if values["toxicity_threshold"] is None:
+            values["toxicity_threshold"] = defaults["toxicity_threshold"]
+        if values["field_mappings"] is None:
+            values["field_mappings"] = json.dumps(defaults["field_mappings"])
+    values["field_mappings"] = parse_field_mappings(values["field_mappings"])
     values["languages"] = tuple(
         sorted({x.strip().lower() for x in values["languages"].split(",") if x.strip()})
     )
     return PrepConfig(**values), rest
+
+
+def _dataprep_settings() -> dict:
+    """The ``dataprep`` block of the project settings (read in the launcher, never on workers)."""
+    from llmops_factory.settings import get_settings
+
+    block = get_settings().dataprep
+    return {"toxicity_threshold": block.toxicity_threshold, "field_mappings": block.field_mappings}
 
 
 def load_prompts(config: PrepConfig) -> tuple[PortablePrompt, PortablePrompt]:
@@ -183,11 +253,11 @@ def build_pipeline(
     serving, instruction = prompts
 
     raw = p | "ReadRawPartition" >> ReadRawPartition(root, files)
-    parsed = raw | "ParseRecords" >> ParseRecords()
+    parsed = raw | "ParseRecords" >> ParseRecords(config.field_mapping_dict)
     normalized = parsed.records | "NormalizeText" >> NormalizeText()
     redacted = normalized | "RedactPii" >> RedactPii()
     passed = redacted.records | "QualityFilter" >> QualityFilter(
-        config.min_chars, config.max_chars, config.languages
+        config.min_chars, config.max_chars, config.languages, config.toxicity_threshold
     )
     unique = passed.records | "ExactDedup" >> ExactDedup()
     distinct = unique.records | "NearDedup" >> NearDedup(

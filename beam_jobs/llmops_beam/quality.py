@@ -10,35 +10,38 @@ no_reply_pair       a conversation without a user message followed by an assista
 too_short           all texts together have fewer than ``min_chars`` characters
 too_long            all texts together have more than ``max_chars`` characters
 other_language      the request or the response side is in a language outside ``languages``
-toxic               a text contains a word of the profanity list (better-profanity's list)
+toxic               a text's offensive-language probability reaches ``toxicity_threshold``
 =================== ==================================================================================
 
-Language: each side (request: user/instruction/input/customer_message/subject/title/heading;
-response: assistant/output/agent_reply/body) of at least ``LANGUAGE_MIN_WORDS`` words is identified (when
-both are shorter, the record's whole text); a side in a language outside ``languages`` with probability
-≥ ``LANGUAGE_MIN_PROBABILITY`` filters the record.
-Clear English (≥ 20 % of its words are English function words that are not words of the other
-languages we see) is accepted without running the detector — an exact shortcut for the bulk of the
-traffic that keeps the step fast; everything else goes to ``langdetect`` with a fixed seed
-(``DetectorFactory.seed = 0``), so the result is deterministic.
+Language is judged on the natural-language part of each side only (request: user/instruction/input/
+customer_message/subject/title/heading; response: assistant/output/agent_reply/body): code blocks,
+inline code, sessions, tables and code-like lines (unfenced code, JSON, SQL, markup) are removed first
+(``llmops_factory.text.blocks.strip_code``). A side is identified when it has at least
+``LANGUAGE_MIN_WORDS`` words and ``LANGUAGE_MIN_LETTERS`` letters, or ``LANGUAGE_MIN_CJK_CHARS`` CJK
+characters (Chinese, Japanese and Korean are written without spaces between words, so their length is
+counted in characters); when both sides are shorter, the record's whole text is. A side in a language
+outside ``languages`` with probability ≥ ``LANGUAGE_MIN_PROBABILITY`` filters the record; for
+instructions and conversations the request side alone decides when it is long enough (an English
+request answered in French is a translation task). Clear English
+(≥ 20 % of its words are English function words that are not words of the other languages we see, and
+no CJK) is accepted without running the detector; everything else goes to the detector
+(``LanguageIdentifier``), which is deterministic.
 
-Toxicity: better-profanity's word list (with its character substitutions such as ``@``→``a``,
-``$``→``s``) matched on word tokens and word pairs in a set lookup. (The library's own
-``contains_profanity`` takes ~80 ms per message, which is far too slow for a data pipeline; the list
-is the valuable part.)
+Toxicity: ``llmops_factory.safety.ToxicityClassifier`` (a trained model, not a word list) on the natural
+language of every text; the record is filtered when one text reaches the threshold (a setting).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from importlib import resources
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from llmops_beam.records import FILTERED, filtered
+from llmops_factory.text.blocks import strip_code
 
 REQUEST_LABELS = frozenset(
     {"user", "system", "instruction", "input", "customer_message", "subject", "title", "heading"}
@@ -49,11 +52,17 @@ REQUIRED_TEXTS = {
     "section": ("body",),
     "ticket": ("customer_message", "agent_reply"),
 }
+# Kinds whose request side alone decides the language when it is long enough (documents and tickets are
+# judged on every side: their body is the content).
+REQUEST_DECIDES = frozenset({"instruction", "conversation"})
 LANGUAGE_MIN_LETTERS = 20
 LANGUAGE_MIN_WORDS = 8
+LANGUAGE_MIN_CJK_CHARS = 6
 LANGUAGE_MIN_PROBABILITY = 0.8
+DEFAULT_TOXICITY_THRESHOLD = 0.8
 _PLACEHOLDER = re.compile(r"\[(?:EMAIL|PHONE|CREDIT_CARD|IBAN|IP_ADDRESS|PERSON)\]")
 _WORDS = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 # English function words that are not (common) words of es/de/fr/it/pt/nl.
 _ENGLISH = frozenset(
     """the and you your yours to of for with this that it its my have has had can could would should please
@@ -61,10 +70,6 @@ _ENGLISH = frozenset(
     their there from at if or by about just get got any all is are were be being us them these those
     than then into out up need help it's can't won't didn't doesn't isn't also only more some other""".split()
 )
-_LEET = str.maketrans(
-    {"@": "a", "4": "a", "1": "i", "!": "i", "0": "o", "3": "e", "$": "s", "5": "s", "7": "t"}
-)
-_TOKEN = re.compile(r"[a-z0-9@$!*]+(?:['’][a-z]+)?")
 
 
 def reply_pairs(texts: list[list[str]]) -> list[int]:
@@ -80,44 +85,30 @@ def reply_pairs(texts: list[list[str]]) -> list[int]:
     return indices
 
 
-class ProfanityMatcher:
-    """Set lookup of better-profanity's word list on tokens and token pairs (leetspeak undone)."""
-
-    def __init__(self, extra_words: Iterable[str] = ()):
-        text = resources.files("better_profanity").joinpath("profanity_wordlist.txt").read_text("utf-8")
-        words = {w.strip().lower() for w in text.splitlines() if w.strip()}
-        words.update(w.lower() for w in extra_words)
-        self.words = frozenset(w for w in words if " " not in w)
-        self.phrases = frozenset(w for w in words if " " in w)
-
-    def find(self, text: str) -> list[str]:
-        tokens = _TOKEN.findall(text.lower())
-        hits = []
-        for i, token in enumerate(tokens):
-            plain = token.translate(_LEET).replace("’", "'")
-            if token in self.words or plain in self.words or plain.strip("*!") in self.words:
-                hits.append(token)
-            elif self.phrases and i + 1 < len(tokens):
-                pair = f"{plain} {tokens[i + 1].translate(_LEET)}"
-                if pair in self.phrases:
-                    hits.append(pair)
-        return hits
-
-
 class LanguageIdentifier:
-    """English fast path, then seeded langdetect; returns ``(language, probability)``."""
+    """English fast path, then the detector; ``identify`` returns ``(language, probability)`` or None.
+
+    The detector is ``py3langid`` (langid.py's model, 97 languages, numpy only, deterministic) with
+    normalised probabilities; see docs/data-preparation.md for the comparison that chose it.
+    """
 
     def __init__(self):
-        from langdetect import DetectorFactory
-        from langdetect.detector_factory import init_factory
+        from py3langid.langid import MODEL_FILE
+        from py3langid.langid import LanguageIdentifier as _Langid
 
-        DetectorFactory.seed = 0
-        init_factory()
+        self._langid = _Langid.from_model_file(MODEL_FILE, norm_probs=True)
+
+    @staticmethod
+    def prose(text: str) -> str:
+        """The natural-language part that language is judged on (code and placeholders removed)."""
+        return _PLACEHOLDER.sub(" ", strip_code(text))
 
     @staticmethod
     def long_enough(text: str) -> bool:
-        """Whether a text has enough words for a reliable identification (short texts mislead detectors)."""
-        words = _WORDS.findall(_PLACEHOLDER.sub(" ", text))
+        """Whether a (prose) text is long enough for a reliable identification (short texts mislead)."""
+        if len(_CJK.findall(text)) >= LANGUAGE_MIN_CJK_CHARS:
+            return True
+        words = _WORDS.findall(text)
         return len(words) >= LANGUAGE_MIN_WORDS and sum(len(w) for w in words) >= LANGUAGE_MIN_LETTERS
 
     @staticmethod
@@ -125,24 +116,15 @@ class LanguageIdentifier:
         return sum(1 for w in words if w in _ENGLISH) / len(words) if words else 0.0
 
     def identify(self, text: str) -> tuple[str, float] | None:
-        text = _PLACEHOLDER.sub(" ", text)
+        """Language of a prose text (see ``prose``); None when it is too short to tell."""
+        if not self.long_enough(text):
+            return None
+        cjk = len(_CJK.findall(text))
         words = [w.lower().replace("’", "'") for w in _WORDS.findall(text)]
-        if len(words) < LANGUAGE_MIN_WORDS or sum(len(w) for w in words) < LANGUAGE_MIN_LETTERS:
-            return None
-        if len(words) >= 6 and self.english_share(words) >= 0.2:
+        if not cjk and len(words) >= 6 and self.english_share(words) >= 0.2:
             return "en", 1.0
-        from langdetect import DetectorFactory
-        from langdetect.detector_factory import _factory
-        from langdetect.lang_detect_exception import LangDetectException
-
-        DetectorFactory.seed = 0
-        detector = _factory.create()
-        detector.append(text[:2000])
-        try:
-            best = detector.get_probabilities()[0]
-        except (LangDetectException, IndexError):
-            return None
-        return best.lang, round(best.prob, 4)
+        lang, prob = self._langid.classify(text[:4000])
+        return lang, round(float(prob), 4)
 
 
 def check_quality(
@@ -151,13 +133,18 @@ def check_quality(
     max_chars: int,
     languages: frozenset[str],
     lid: LanguageIdentifier,
-    profanity: ProfanityMatcher,
+    toxicity: Any,
 ) -> tuple[str, str] | tuple[None, str | None]:
-    """``(reason, detail)`` when the record fails a filter, else ``(None, language)``."""
+    """``(reason, detail)`` when the record fails a filter, else ``(None, language)``.
+
+    ``toxicity`` is a ``llmops_factory.safety.ToxicityClassifier`` (anything with ``scores`` and
+    ``threshold``).
+    """
     texts = record["texts"]
-    by_label = {label: text for label, text in texts}
     for label in REQUIRED_TEXTS.get(record["kind"], ()):
-        if not by_label.get(label, "").strip():
+        if not all(text.strip() for lb, text in texts if lb == label) or not any(
+            lb == label for lb, _ in texts
+        ):
             return "empty_after_clean", f"field {label} is empty after normalisation"
     if record["kind"] == "conversation" and not reply_pairs(texts):
         roles = "/".join(label for label, text in texts if text.strip()) or "none"
@@ -168,11 +155,16 @@ def check_quality(
     if size > max_chars:
         return "too_long", f"{size} characters > max_chars={max_chars}"
     language = None
+    prose = [(label, lid.prose(text)) for label, text in texts]
     sides = [
-        (side, "\n".join(text for label, text in texts if label in labels and label != "system"))
+        (side, "\n".join(text for label, text in prose if label in labels and label != "system"))
         for side, labels in (("request", REQUEST_LABELS), ("response", RESPONSE_LABELS))
     ]
     long_sides = [(side, text) for side, text in sides if lid.long_enough(text)]
+    if record["kind"] in REQUEST_DECIDES and long_sides and long_sides[0][0] == "request":
+        # instruction data: the request's language is the example's (an English request answered in
+        # French is a translation task, valid English data); the response counts when the request is short
+        long_sides = long_sides[:1]
     if not long_sides:  # both sides short (a title and a one-line answer): judge the record as a whole
         long_sides = [("record", "\n".join(text for _, text in sides))]
     for side, side_text in long_sides:
@@ -187,29 +179,42 @@ def check_quality(
             )
         if lang in languages and (language is None or side == "response"):
             language = lang
-    for i, (label, text) in enumerate(texts):
-        hits = profanity.find(text)
-        if hits:
+    scores = toxicity.scores([text for _, text in prose]) if toxicity is not None else []
+    for i, score in enumerate(scores):
+        if score >= toxicity.threshold:
+            label = texts[i][0]
             where = f"{label} (text {i})" if record["kind"] == "conversation" else label
-            return "toxic", f"{where} contains profanity: {', '.join(sorted(set(hits))[:3])}"
+            return (
+                "toxic",
+                f"{where} has offensive-language probability {score:.3f} >= toxicity_threshold {toxicity.threshold}",
+            )
     return None, language
 
 
 class QualityFilterFn(beam.DoFn):
     """Apply the filters; passing records get ``language``; failing ones go to ``filtered``."""
 
-    def __init__(self, min_chars: int, max_chars: int, languages: Iterable[str]):
+    def __init__(
+        self,
+        min_chars: int,
+        max_chars: int,
+        languages: Iterable[str],
+        toxicity_threshold: float = DEFAULT_TOXICITY_THRESHOLD,
+    ):
         self.min_chars, self.max_chars = min_chars, max_chars
         self.languages = frozenset(languages)
+        self.toxicity_threshold = toxicity_threshold
         self.passed = Metrics.counter("quality", "passed")
 
     def setup(self):
+        from llmops_factory.safety import ToxicityClassifier
+
         self.lid = LanguageIdentifier()
-        self.profanity = ProfanityMatcher()
+        self.toxicity = ToxicityClassifier(self.toxicity_threshold)
 
     def process(self, record: dict[str, Any]):
         reason, detail = check_quality(
-            record, self.min_chars, self.max_chars, self.languages, self.lid, self.profanity
+            record, self.min_chars, self.max_chars, self.languages, self.lid, self.toxicity
         )
         if reason:
             Metrics.counter("quality", reason).inc()
@@ -222,11 +227,18 @@ class QualityFilterFn(beam.DoFn):
 class QualityFilter(beam.PTransform):
     """Records → ``records`` (passing, with ``language``) and ``filtered`` marks."""
 
-    def __init__(self, min_chars: int, max_chars: int, languages: Iterable[str]):
+    def __init__(
+        self,
+        min_chars: int,
+        max_chars: int,
+        languages: Iterable[str],
+        toxicity_threshold: float = DEFAULT_TOXICITY_THRESHOLD,
+    ):
         super().__init__()
         self.min_chars, self.max_chars, self.languages = min_chars, max_chars, tuple(languages)
+        self.toxicity_threshold = toxicity_threshold
 
     def expand(self, records):
         return records | "LengthLanguageToxicity" >> beam.ParDo(
-            QualityFilterFn(self.min_chars, self.max_chars, self.languages)
+            QualityFilterFn(self.min_chars, self.max_chars, self.languages, self.toxicity_threshold)
         ).with_outputs(FILTERED, main="records")

@@ -114,7 +114,6 @@ def filtered_row(mark: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return f"{sort_key(mark['source_uri'], mark['source_record'])}#{mark['stage']}#{mark['reason']}", mark
 
 
-
 def _zero_counts() -> dict[str, Any]:
     """The counts of one source (or of the whole day) before any record is seen."""
     return {
@@ -126,6 +125,7 @@ def _zero_counts() -> dict[str, Any]:
         "filtered": {},
         "dead_lettered": {},
     }
+
 
 def build_manifest(
     base: dict[str, Any], counts: list[tuple[tuple, int]], shards: dict[str, list[dict]]

@@ -30,10 +30,16 @@ from llmops_factory.settings import REPO_ROOT
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", "build", "dist")
 
 
-def _copytree(src: Path, dst: Path) -> None:
+#: test/demo-only code of ``llmops_factory`` that neither Composer nor Dataflow workers run
+NOT_SHIPPED = ("datagen",)
+_IGNORE_FACTORY = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", "build", "dist",
+                                         *NOT_SHIPPED)
+
+
+def _copytree(src: Path, dst: Path, ignore=_IGNORE) -> None:
     if not src.exists():
         raise click.ClickException(f"bundle source {src} does not exist")
-    shutil.copytree(src, dst, ignore=_IGNORE, dirs_exist_ok=False)
+    shutil.copytree(src, dst, ignore=ignore, dirs_exist_ok=False)
 
 
 def build(out: Path, repo: Path = REPO_ROOT) -> dict[str, object]:
@@ -48,15 +54,15 @@ def build(out: Path, repo: Path = REPO_ROOT) -> dict[str, object]:
 
     plugins = out / "plugins"
     _copytree(repo / "plugins" / "llmops_plugins", plugins / "llmops_plugins")
-    _copytree(repo / "include" / "llmops_factory", plugins / "llmops_factory")
+    _copytree(repo / "include" / "llmops_factory", plugins / "llmops_factory", _IGNORE_FACTORY)
     (plugins / ".airflowignore").write_text("llmops_plugins/\nllmops_factory/\n")
 
     data = out / "data"
     beam = data / "beam_jobs"
     _copytree(repo / "beam_jobs", beam)
-    _copytree(repo / "include" / "llmops_factory", beam / "llmops_factory")
+    _copytree(repo / "include" / "llmops_factory", beam / "llmops_factory", _IGNORE_FACTORY)
     _copytree(repo / "prompts", data / "prompts")
-    shutil.copy2(repo / "requirements" / "composer.txt", out / "requirements.txt")
+    shutil.copy2(repo / "requirements.txt", out / "requirements.txt")
 
     files = sorted(p for p in out.rglob("*") if p.is_file())
     manifest = {

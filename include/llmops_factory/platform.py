@@ -17,6 +17,12 @@ import click
 
 from llmops_factory.settings import get_settings
 
+#: Airflow pools the DAGs use: name -> (slots, description). Composer gets the same from its deployment.
+POOLS = {
+    "llmops_endpoint": (1, "Tasks that read or move endpoint traffic (deploy, promote, rollback): one at a time"),
+}
+POOLS_VERSION = "1"
+
 
 def _airflow_version() -> str:
     from importlib.metadata import version
@@ -49,6 +55,16 @@ def init_home(migrate_airflow: bool = True, echo=click.echo) -> dict[str, str]:
                 raise click.ClickException(f"airflow db migrate failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
             stamp.write_text(want)
             echo(f"airflow metadata database ready ({time.monotonic() - started:.1f} s)")
+        pools = local.airflow_home / ".llmops-pools"
+        if pools.read_text().strip() != POOLS_VERSION if pools.exists() else True:
+            airflow = shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
+            env = {**os.environ, "AIRFLOW_HOME": str(local.airflow_home)}
+            for name, (slots, description) in POOLS.items():
+                proc = subprocess.run([airflow, "pools", "set", name, str(slots), description], env=env,
+                                      capture_output=True, text=True)
+                if proc.returncode != 0:
+                    raise click.ClickException(f"airflow pools set {name} failed:\n{proc.stderr[-2000:]}")
+            pools.write_text(POOLS_VERSION)
     summary = {
         "home": str(local.home),
         "storage_root": local.storage_root.as_uri(),

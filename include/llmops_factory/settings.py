@@ -87,6 +87,9 @@ class DataflowSettings(BaseModel):
     sdk_container_image: str | None = Field(
         default=None, description="Custom worker image (Artifact Registry); None uses --setup_file."
     )
+    service_account: str | None = Field(
+        default=None, description="Dataflow worker service account; unset: gcp.service_account."
+    )
 
 
 class TrainingSettings(BaseModel):
@@ -102,6 +105,23 @@ class TrainingSettings(BaseModel):
         description="Base model: a layout path under the storage root, a gs:// path or a local folder.",
     )
     boot_disk_size_gb: int = Field(default=200, ge=10, description="Boot disk of each training replica.")
+    service_account: str | None = Field(
+        default=None, description="Vertex AI training service account; unset: gcp.service_account."
+    )
+
+
+class ServingSettings(BaseModel):
+    endpoint_display_name: str | None = Field(
+        default=None, description="Display name of the Vertex AI Endpoint (Terraform creates it); None: use_case."
+    )
+    machine_type: str = Field(default="g2-standard-8", description="Serving machine type of a deployed model.")
+    accelerator_type: str = Field(default="NVIDIA_L4", description="Serving accelerator type ('' for CPU only).")
+    accelerator_count: int = Field(default=1, ge=0, description="Accelerators per serving replica.")
+    min_replica_count: int = Field(default=1, ge=1, description="Autoscaling floor of a deployed model.")
+    max_replica_count: int = Field(default=2, ge=1, description="Autoscaling ceiling of a deployed model.")
+    service_account: str | None = Field(
+        default=None, description="Service account the deployed models run as; unset: gcp.service_account."
+    )
 
 
 class GcpSettings(BaseModel):
@@ -120,8 +140,12 @@ class GcpSettings(BaseModel):
     serving_container_uri: str | None = Field(
         default=None, description="Serving image (defaults to the trainer image, which also serves)."
     )
+    endpoint_id: str | None = Field(
+        default=None, description="Vertex AI endpoint the DAGs deploy to (Terraform output endpoint_id)."
+    )
     dataflow: DataflowSettings = Field(default_factory=DataflowSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @property
     def storage_root(self) -> str:
@@ -135,6 +159,36 @@ class Thresholds(BaseModel):
     min_examples_per_day: int = Field(default=1, ge=0, description="A day with fewer examples fails.")
 
 
+class DeploySettings(BaseModel):
+    canary_percent: int = Field(
+        default=10, ge=1, le=50, description="Default traffic share of a new challenger (percent)."
+    )
+
+
+# -- data preparation (beam_jobs/, include/llmops_factory/dataprep, safety) ---------------------------
+class DataPrepSettings(BaseModel):
+    """Defaults of the data-preparation pipeline's filters (its flags override them per run)."""
+
+    toxicity_threshold: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Offensive-language probability (llmops_factory.safety) at or above which a text is "
+        "unsafe: a record is filtered, a model answer counts as unsafe.",
+    )
+    languages: list[str] = Field(
+        default_factory=lambda: ["en"], description="ISO 639-1 codes of the languages data preparation keeps."
+    )
+    field_mappings: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Per raw source, its own field names for the canonical ones, e.g. "
+        '{"qa_export": {"instruction": "question", "output": "answer"}}.',
+    )
+
+
+# -- end of data preparation ---------------------------------------------------------------------------
+
+
 class Prices(BaseModel):
     """Hourly list prices (USD) used to compute the cost of a training run."""
 
@@ -144,6 +198,40 @@ class Prices(BaseModel):
     accelerator_hourly_usd: dict[str, float] = Field(
         default_factory=lambda: {"NVIDIA_TESLA_A100": 2.93, "NVIDIA_L4": 0.71, "NONE": 0.0}
     )
+
+
+
+# -- monitoring (llmops_monitoring) ---------------------------------------------------------------
+class MonitoringSettings(BaseModel):
+    """Daily monitoring: sampling, drift, A/B decision policy, serving prices and alert delivery.
+
+    Alert thresholds left at ``None`` take the default of the metric catalogue
+    (``llmops_factory/observability/metrics.yaml``), the same numbers Terraform's alert policies use.
+    """
+
+    score_sample: int = Field(default=2000, ge=10, description="Responses per model and day scored for unsafe / PII / hallucination.")
+    relevance_sample: int = Field(default=200, ge=10, description="Responses per model and day embedded for relevance.")
+    drift_sample: int = Field(default=400, ge=20, description="Prompts of the day embedded for drift.")
+    drift_reference_size: int = Field(default=400, ge=20, description="Training-snapshot prompts embedded as drift reference.")
+    drift_auc_threshold: float | None = Field(default=None, gt=0.5, le=1, description="Domain-classifier AUC above which prompts drifted (None: the catalogue's).")
+    drift_mmd_alpha: float = Field(default=0.01, gt=0, lt=1, description="MMD permutation-test p-value below which prompts drifted.")
+    drift_permutations: int = Field(default=200, ge=20, description="Permutations of the MMD test.")
+    toxicity_threshold: float = Field(default=0.8, gt=0, le=1, description="Toxicity score at or above which a response is unsafe.")
+    min_samples: int = Field(default=300, ge=1, description="Requests each arm needs before any promote or rollback.")
+    ab_window_days: int = Field(default=7, ge=1, description="Days of traffic (ending with the run's day) the A/B test reads.")
+    ab_max_per_arm: int = Field(default=20000, ge=100, description="Requests per arm the A/B test reads at most (deterministic sample).")
+    alpha: float = Field(default=0.01, gt=0, lt=0.5, description="Significance level of each A/B test.")
+    feedback_margin: float = Field(default=0.05, ge=0, lt=1, description="Non-inferiority margin on the positive-feedback rate.")
+    unsafe_margin: float = Field(default=0.01, ge=0, lt=1, description="Non-inferiority margin on the unsafe rate.")
+    max_unsafe_rate: float | None = Field(default=None, ge=0, le=1, description="Unsafe-rate limit (None: the catalogue's).")
+    max_error_rate: float | None = Field(default=None, ge=0, le=1, description="Error-rate limit (None: the catalogue's).")
+    latency_p95_slo_ms: float | None = Field(default=None, gt=0, description="p95 latency SLO in ms (None: the catalogue's).")
+    cost_budget_per_1k_usd: float | None = Field(default=None, ge=0, description="Cost budget per 1000 predictions (None: the catalogue's).")
+    fallback_hours: int = Field(default=48, ge=0, description="Hours an old champion stays deployed (at 0%) after a promotion.")
+    local_machine_type: str = Field(default="local-cpu", description="Price key of a local serving replica.")
+    token_price_in_per_1k_usd: float = Field(default=0.0, ge=0, description="Price per 1000 prompt tokens.")
+    token_price_out_per_1k_usd: float = Field(default=0.0, ge=0, description="Price per 1000 generated tokens.")
+    webhook_url: str | None = Field(default=None, description="Local target: POST each alert as JSON here too.")
 
 
 class Settings(BaseSettings):
@@ -162,7 +250,10 @@ class Settings(BaseSettings):
     local: LocalSettings = Field(default_factory=LocalSettings)
     gcp: GcpSettings = Field(default_factory=GcpSettings)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    deploy: DeploySettings = Field(default_factory=DeploySettings)
     prices: Prices = Field(default_factory=Prices)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    dataprep: DataPrepSettings = Field(default_factory=DataPrepSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -222,13 +313,13 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise SettingsError(f"invalid settings (config file {config_file()}): {problems}") from None
     declared = _declared_target(config_file())
     if declared is not None and declared != target:
-        raise SettingsError(f"config file {config_file()} says target={declared!r} but LLMOPS_TARGET={target!r}")
+        raise SettingsError(
+            f"config file {config_file()} says target={declared!r} but LLMOPS_TARGET={target!r}"
+        )
     return settings
 
 

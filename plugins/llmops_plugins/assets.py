@@ -11,3 +11,5 @@ from airflow.sdk import Asset
 
 INSTRUCTION_DATASET = Asset(name="llmops_instruction_dataset", group="llmops")
 CANDIDATE_MODEL = Asset(name="llmops_candidate_model", group="llmops")
+#: a model version approved by evaluation (extra: a Candidate with ``model_version``); deployment runs on it
+APPROVED_MODEL = Asset(name="llmops_approved_model", group="llmops")

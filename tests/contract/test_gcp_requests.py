@@ -99,6 +99,17 @@ class TestVertexTrainingJob:
         kw = submit.call_args.kwargs
         assert (kw["machine_type"], kw["accelerator_type"]) == ("g2-standard-8", "NVIDIA_L4")
 
+    def test_training_runs_as_its_own_service_account_when_set(self, gcp_env, monkeypatch):
+        from airflow.providers.google.cloud.hooks.vertex_ai.custom_job import CustomJobHook
+
+        monkeypatch.setenv("LLMOPS_GCP__TRAINING__SERVICE_ACCOUNT", "llmops-training@acme-llmops.iam.gserviceaccount.com")
+        step = _training_step()
+        with mock.patch.object(CustomJobHook, "submit_custom_container_training_job") as submit, \
+                mock.patch("airflow.providers.google.cloud.operators.vertex_ai.custom_job.VertexAITrainingLink"):
+            with pytest.raises(TaskDeferred):
+                step.execute(_context(step))
+        assert submit.call_args.kwargs["service_account"] == "llmops-training@acme-llmops.iam.gserviceaccount.com"
+
     def test_missing_setting_fails_at_task_start_naming_it(self, gcp_env, monkeypatch):
         monkeypatch.delenv("LLMOPS_GCP__TRAINING__CONTAINER_URI")
         step = _training_step()

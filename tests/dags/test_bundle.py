@@ -31,6 +31,8 @@ def test_bundle_layout(bundle):
         "requirements.txt",
     ):
         assert (bundle / required).is_file(), required
+    # the test/demo data generator is not shipped to Composer nor to Dataflow workers
+    assert not list(bundle.rglob("datagen"))
 
 
 @pytest.mark.parametrize("target", ["gcp", "local"])

@@ -139,3 +139,18 @@ def test_local_notifier_writes_one_message_per_run_and_task(local_home):
     assert len(files) == 1
     text = files[0].read_text()
     assert "Subject: [llmops] failed" in text and "TaskInputError: bad day" in text
+
+
+def test_a_mapped_step_keeps_airflows_operator_defaults():
+    """Mapping a step (``partial``/``expand``) must not turn ``inlets``/``outlets`` into ``None``: the
+    task runner iterates them when it builds the context of each mapped task instance."""
+    import pendulum
+    from airflow.sdk import DAG
+
+    from tests.dags.helpers import step_classes
+
+    with DAG("mapped_steps", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+        for cls in step_classes():
+            mapped = cls.partial(task_id=f"m_{cls.__name__}").expand_kwargs([{}])
+            assert mapped.partial_kwargs["inlets"] == [], cls.__name__
+            assert mapped.partial_kwargs["outlets"] == [], cls.__name__

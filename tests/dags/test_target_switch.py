@@ -17,7 +17,7 @@ DISPATCH = {
     "plugins/llmops_plugins/stages/base.py",  # picks the body of a step
 }
 TARGET_TESTS = re.compile(
-    r"current_target\(|\.target\s*(==|!=|in\b)|settings\.target\b|platform\.target\b"
+    r"current_target\(|\.target\s*(==|!=|in\b)|getattr\([^)]*\.target\b|\[[^]]*\.target\]"
     r"|environ(\.get)?\(\s*[\"']LLMOPS_TARGET|[\"'](gcp|local)[\"']\s*(==|!=)|(==|!=)\s*[\"'](gcp|local)[\"']"
 )
 
@@ -41,7 +41,9 @@ def test_no_target_test_outside_the_dispatch():
 
 def test_the_pattern_catches_a_target_branch(tmp_path):
     for line in ('if settings.target == "gcp":', "if current_target() == 'local':",
-                 'x = "a100" if platform.target != "local" else "cpu"', 'os.environ.get("LLMOPS_TARGET")'):
+                 'x = "a100" if platform.target != "local" else "cpu"', 'os.environ.get("LLMOPS_TARGET")',
+                 "body = getattr(Bodies, platform.target)", "CONFIG[settings.target]"):
         assert TARGET_TESTS.search(line), line
-    for line in ('environment_variables={"LLMOPS_TARGET": "gcp"}', "def local(self, context, platform):"):
+    for line in ('environment_variables={"LLMOPS_TARGET": "gcp"}', "def local(self, context, platform):",
+                 "target=platform.target,  # recorded in the audit row"):
         assert not TARGET_TESTS.search(line), line

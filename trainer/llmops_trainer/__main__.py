@@ -1,7 +1,7 @@
 """``python -m llmops_trainer <command> [flags]``: the container's one entrypoint.
 
-Commands: ``train`` (LoRA fine-tuning, see ``train.py``) and ``build-base`` (the local base model, see
-``base_model.py``). Bad input exits with status 2 and a one-line error that names the problem.
+Commands: ``train`` (LoRA fine-tuning, see ``train.py``), ``build-base`` (the local base model, see
+``base_model.py``) and ``serve`` (the Vertex AI serving container, see ``serve.py``). Bad input exits with status 2 and a one-line error that names the problem.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 COMMANDS = {
     "train": "llmops_trainer.train",
     "build-base": "llmops_trainer.base_model",
+    "serve": "llmops_trainer.serve",
 }
 USAGE = "usage: python -m llmops_trainer {" + ",".join(COMMANDS) + "} [flags] (--help per command)"
 

@@ -8,6 +8,8 @@ from llmops_trainer.args import ArgumentError
 from llmops_trainer.base_model import BaseModelBuildError
 from llmops_trainer.data import DataError
 from llmops_trainer.modeling import ModelError
+from llmops_trainer.serve_engine import ModelLoadError
+from llmops_trainer.serve_schema import ServeConfigError
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ArgumentError,
@@ -16,4 +18,6 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     BaseModelBuildError,
     SettingsError,
     PromptError,
+    ServeConfigError,
+    ModelLoadError,
 )

@@ -27,7 +27,7 @@ MANIFEST_FORMAT = "llmops-dataprep-manifest-v1"
 MANIFEST_NAME = "manifest.json"
 
 
-class ReconciliationError(ValueError):
+class ReconciliationError(ValueError, DeterministicError):
     """The manifest's counts do not add up; the message gives every mismatching equation with its counts."""
 
     def __init__(self, problems: Sequence[str]):
@@ -35,7 +35,7 @@ class ReconciliationError(ValueError):
         super().__init__("manifest does not reconcile:\n" + "\n".join(f"  - {p}" for p in self.problems))
 
 
-class DataValidationError(DeterministicError, ValueError):
+class DataValidationError(ValueError, DeterministicError):
     """The day's data fails validation; ``problems`` lists every failed check with its counts."""
 
     def __init__(self, problems: Sequence[str], summary: Mapping[str, Any] | None = None):

@@ -33,6 +33,8 @@ import phonenumbers
 from stdnum import iban as _iban
 from stdnum import luhn as _luhn
 
+from llmops_factory.text.blocks import code_spans
+
 PLACEHOLDERS: dict[str, str] = {
     "email": "[EMAIL]",
     "iban": "[IBAN]",
@@ -42,6 +44,7 @@ PLACEHOLDERS: dict[str, str] = {
     "person_name": "[PERSON]",
 }
 PII_KINDS: tuple[str, ...] = tuple(PLACEHOLDERS)
+CODE_SAFE_KINDS = frozenset({"email", "iban", "credit_card"})
 DEFAULT_PHONE_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "ES", "IT", "NL")
 
 _EMAIL = re.compile(
@@ -53,8 +56,26 @@ _CARD = re.compile(r"(?<![\d+-])\d{2,6}(?:[ -]?\d{1,7}){2,9}(?![\d])")
 _PHONE_CANDIDATE = re.compile(r"\+?\(?\d[\d \t().\-/]{5,24}\d")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d]|\.\d)")
 _IPV6 = re.compile(
-    r"(?<![0-9A-Fa-f:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![0-9A-Fa-f:])"
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])"
 )
+_VERSION_BEFORE = re.compile(r"(?i)(?:\bv|\bversion\s?|\brelease\s?|\bbuild\s?|\bver\.?\s?)$")
+# A phone-shaped run: optional +CC, optional (area), 2+ digit groups separated by space . - /, extension.
+_PHONE_SHAPED = re.compile(
+    r"(?<![\w.+/-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?"
+    r"(?:\d{7,15}|\d{1,5}(?:[ .\-/]\(?\d{1,8}\)?){1,5})"
+    r"(?:[ ]?(?:x|ext\.?|extension)[ ]?\d{1,6})?(?![\w/]|[.,]\d)"
+)
+_PHONE_CONTEXT_BEFORE = re.compile(
+    r"(?i)(?:phone|\btel\b|telephone|mobile|\bcell\b|\bfax\b|\bdesk\b|\bcall\b|calling|\bring\b|text me|"
+    r"\bsms\b|whatsapp|contact|reach|messages to|answering at|\bdial\b|registered)[^\n\d]{0,24}$"
+)
+_PHONE_CONTEXT_AFTER = re.compile(r"(?i)^[ \\,-]*(?:office|fax|mobile|cell|home|work|phone|tel)\b")
+_NOT_PHONE_CONTEXT = re.compile(
+    r"(?i)(?:\bssn\b|social security|licen[cs]e|passport|\bzip\b|postal|postcode|account|routing|"
+    r"order|invoice|\bid\b|located at|return to|address)[^\n\d]{0,24}$"
+)
+_DATE_LIKE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|^\d{1,2}[-/.]\d{1,2}[-/.]\d{4}")
+_ARITHMETIC = re.compile(r"[=*/^×÷<>%]|\d\s*[-+]\s*$")
 
 _UPPER = "A-ZÀ-ÖØ-ÞĀĂĄĆČĎĐĒĘĚĞĮİĹĽŁŃŇŐŒŔŘŚŞŠŢŤŪŮŰŲŹŻŽ"
 _LOWER = "a-zß-öø-ÿāăąćčďđēęěğįıĺľłńňőœŕřśşšţťūůűųźżž"
@@ -94,10 +115,10 @@ _PERSON_PATTERNS: tuple[re.Pattern[str], ...] = (
         rf"(?m)^[ ]*(?:Hi|Hello|Hey|Dear|Hiya|Good (?:morning|afternoon|evening))[ ,]+{_TITLE}{_NAME}"
         r"(?=[ ]*(?:[,.!:\n]|$))"
     ),
-    # sign-offs: "Thanks,\nMaria Lopez" / "Best regards, Jonas" / "— Maria" at the end of a line
+    # sign-offs: "Thanks,\nMaria Lopez" / "Best regards, Jonas" at the end of a line, near the text's end
     re.compile(
-        r"(?m)(?:\b(?:Thanks(?: again)?|Thank you|Many thanks|Regards|Best regards|Kind regards|Warm regards|"
-        r"Best wishes|Best|Cheers|Sincerely|Yours sincerely|Yours truly|Cheers)[,.!]?[ ]*\n?[ ]*|^[ ]*[-–—]{1,2}[ ]*)"
+        r"(?m)\b(?:Thanks(?: again)?|Thank you|Many thanks|Regards|Best regards|Kind regards|Warm regards|"
+        r"Best wishes|Cheers|Sincerely|Yours sincerely|Yours truly)[,.!]?[ ]*\n?[ ]*"
         rf"{_NAME}[ ]*[.!]?[ ]*$"
     ),
 )
@@ -107,7 +128,7 @@ _PERSON_TRIGGERS: tuple[tuple[str, ...], ...] = (
     ("this is",),
     (" by ",),
     ("hi", "hello", "hey", "dear", "good "),
-    ("thank", "regards", "best", "cheers", "sincerely", "yours", "-", "–", "—"),
+    ("thank", "regards", "best", "cheers", "sincerely", "yours"),
 )
 assert len(_PERSON_TRIGGERS) == len(_PERSON_PATTERNS)
 # Capitalised words that follow a trigger but are not names in this domain.
@@ -120,8 +141,19 @@ _NOT_NAMES = frozenset(
     Thursday Friday Saturday Sunday January February March April May June July August September October
     November December Everyone All Guys Folks Sir Madam Again Thanks Thank Regards Best Cheers Hello Hi Hey
     Okay Ok Yes No Fine Good Great New Not Afraid Done Back Away Confused Frustrated Disappointed
+    World Hiring Recruiter Recruiting Committee Admissions Colleague Colleagues Friend Friends Team
+    Dear Mom Dad Mother Father Sister Brother Grandma Grandpa Neighbor Neighbour Reader Readers Students
+    Teacher Professor Doctor Officer Director President Editor Landlord Tenant Host Guest Human Model Language
+    Large An AI Here Now Today Tonight Excited Interested Writing Applying Reaching Sure Delighted Honored
     """.split()
 )
+# The assistant's own identity is not PII: "I am Vicuna", "my name is ChatGPT" (settings can add more).
+ASSISTANT_NAMES = frozenset(
+    """Vicuna ChatGPT GPT Claude Bard Gemini Alpaca Koala LLaMA Llama Mistral Assistant OpenAssistant Open
+    Copilot Bing Nimbus Dolly Falcon Guanaco Orca Zephyr Qwen Baichuan ChatGLM MOSS Siri Alexa Cortana
+    """.split()
+)
+_SIGNOFF_TAIL_LINES = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +168,18 @@ class PiiFinding:
 
     def __str__(self) -> str:
         return f"text #{self.text_index}: {self.kind} at [{self.start}:{self.end}] ({self.masked})"
+
+
+def _tail_offset(text: str, lines: int) -> int:
+    """Offset where the last ``lines`` non-empty lines of ``text`` start."""
+    pos = len(text.rstrip())
+    for _ in range(lines):
+        pos = text.rfind("\n", 0, pos)
+        if pos < 0:
+            return 0
+        while pos > 0 and text[pos - 1] == "\n":
+            pos -= 1
+    return pos
 
 
 def mask(value: str) -> str:
@@ -156,14 +200,16 @@ _CARD_NETWORKS: tuple[tuple[tuple[int, int], int, tuple[int, ...]], ...] = (
     ((37, 37), 2, (15,)),  # American Express
     ((6011, 6011), 4, (16, 17, 18, 19)),
     ((644, 649), 3, (16, 17, 18, 19)),
-    ((65, 65), 2, (16, 17, 18, 19)),
-    ((3528, 3589), 4, (16, 17, 18, 19)),  # JCB
+    ((65, 65), 2, (16, 17, 18, 19)),  # Discover
+    ((35, 35), 2, (16, 17, 18, 19)),
+    ((1800, 1800), 4, (15,)),
+    ((2131, 2131), 4, (15,)),  # JCB (and its legacy 15-digit ranges)
     ((300, 305), 3, (14, 15, 16, 17, 18, 19)),
     ((36, 36), 2, (14, 15, 16, 17, 18, 19)),
-    ((38, 39), 2, (16, 17, 18, 19)),  # Diners Club
+    ((38, 39), 2, (14, 15, 16, 17, 18, 19)),  # Diners Club
     ((62, 62), 2, (16, 17, 18, 19)),  # UnionPay
     ((50, 50), 2, tuple(range(12, 20))),
-    ((56, 58), 2, tuple(range(12, 20))),  # Maestro
+    ((56, 69), 2, tuple(range(12, 20))),  # Maestro
 )
 
 
@@ -188,12 +234,14 @@ class PiiRedactor:
         self,
         kinds: Sequence[str] = PII_KINDS,
         phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS,
+        assistant_names: Iterable[str] = (),
     ) -> None:
         unknown = sorted(set(kinds) - set(PII_KINDS))
         if unknown:
             raise ValueError(f"unknown PII kinds {unknown}; known: {', '.join(PII_KINDS)}")
         self.kinds = tuple(k for k in PII_KINDS if k in kinds)
         self.phone_regions = tuple(phone_regions)
+        self.assistant_names = ASSISTANT_NAMES | frozenset(assistant_names)
         self._finders = {
             "email": self._find_email,
             "iban": self._find_iban,
@@ -256,11 +304,16 @@ class PiiRedactor:
                     ipaddress.IPv4Address(m.group(0))
                 except ValueError:
                     continue
+                if _VERSION_BEFORE.search(text[max(0, m.start() - 16) : m.start()]):
+                    continue  # "version 1.2.3.4", "v1.2.3.4": a version number, not an address
                 spans.append(m.span())
         if "::" in text or text.count(":") >= 3:
             for m in _IPV6.finditer(text):
                 value = m.group(0)
-                if not any(ch.isalnum() for ch in value):
+                groups = [g for g in value.split(":") if g]
+                # "std::cout" → "d::c" is a valid IPv6 literal but not an address anyone writes: require
+                # 3+ groups, or "::" with a group of 3+ hex digits ("::1" is loopback, not personal)
+                if len(groups) < 3 and not any(len(g) >= 3 for g in groups):
                     continue
                 try:
                     ipaddress.IPv6Address(value)
@@ -270,34 +323,60 @@ class PiiRedactor:
         return spans
 
     def _find_phone(self, text: str) -> Iterable[tuple[int, int]]:
-        # libphonenumber's matcher is thorough but slow on long texts: run it only on short windows
-        # around digit runs that could be a phone number (7+ digits with phone punctuation).
+        """Phone numbers: libphonenumber-valid numbers written like phone numbers, and phone-shaped runs
+        with a phone context word nearby ("Phone:", "call me at", "Mobile", "… fax").
+
+        Not phones: a digit run inside a decimal number (``5.385164807134504``), in arithmetic
+        (``2**31 = 2147483648``), or a bare run of digits with no ``+``, separator or context.
+        """
         spans: set[tuple[int, int]] = set()
-        for candidate in _PHONE_CANDIDATE.finditer(text):
-            if sum(ch.isdigit() for ch in candidate.group(0)) < 7:
+        for candidate in _PHONE_SHAPED.finditer(text):
+            value = candidate.group(0)
+            digits = sum(ch.isdigit() for ch in value)
+            if digits < 7 or digits > 17:
                 continue
-            lo = max(0, candidate.start() - 4)
-            window = text[lo : candidate.end() + 4]
+            start, end = candidate.span()
+            before, after = text[max(0, start - 48) : start], text[end : end + 16]
+            if _ARITHMETIC.search(text[max(0, start - 3) : start]) or _ARITHMETIC.match(
+                after.lstrip()[:1] or " "
+            ):
+                continue
+            if _DATE_LIKE.match(value) or _NOT_PHONE_CONTEXT.search(before):
+                continue
+            context = bool(_PHONE_CONTEXT_BEFORE.search(before) or _PHONE_CONTEXT_AFTER.match(after))
+            separated = value.startswith("+") or any(ch in value for ch in " .-()/")
+            if not separated and not context:
+                continue
+            if context:
+                spans.add((start, end))
+                continue
             for region in self.phone_regions:
+                found = False
                 for match in phonenumbers.PhoneNumberMatcher(
-                    window, region, leniency=phonenumbers.Leniency.VALID
+                    value, region, leniency=phonenumbers.Leniency.VALID
                 ):
-                    spans.add((lo + match.start, lo + match.end))
+                    spans.add((start + match.start, start + match.end))
+                    found = True
+                if found:
+                    break
         return sorted(spans)
 
-    @staticmethod
-    def _find_person(text: str) -> Iterable[tuple[int, int]]:
+    def _find_person(self, text: str) -> Iterable[tuple[int, int]]:
         spans = []
         lowered = text.lower()
-        for pattern, triggers in zip(_PERSON_PATTERNS, _PERSON_TRIGGERS, strict=True):
+        tail_start = _tail_offset(text, _SIGNOFF_TAIL_LINES)
+        last = len(_PERSON_PATTERNS) - 1
+        for index, (pattern, triggers) in enumerate(zip(_PERSON_PATTERNS, _PERSON_TRIGGERS, strict=True)):
             if not any(t in lowered for t in triggers):
                 continue  # cheap pre-check: the pattern's trigger words are absent
             for m in pattern.finditer(text):
+                if index == last and m.start("name") < tail_start:
+                    continue  # a sign-off is at the end of a message, not in the middle of a list
                 words = m.group("name").split(" ")
                 # Drop trailing/leading words that are known non-names ("I'm Maria Again" -> "Maria").
                 while words and words[-1].strip("'’-") in _NOT_NAMES:
                     words.pop()
-                if not words or words[0] in _NOT_NAMES:
+                if not words or words[0] in _NOT_NAMES or words[0] in self.assistant_names:
                     continue
                 start = m.start("name")
                 spans.append((start, start + len(" ".join(words))))
@@ -305,11 +384,23 @@ class PiiRedactor:
 
     # -- public API -----------------------------------------------------------------------------------
     def find(self, text: str) -> list[tuple[str, int, int]]:
-        """Non-overlapping ``(kind, start, end)`` spans, earlier recognisers winning overlaps."""
+        """Non-overlapping ``(kind, start, end)`` spans, earlier recognisers winning overlaps.
+
+        Inside code (fenced / indented blocks, sessions, inline code) only the checksum- or
+        syntax-validated kinds run (e-mail, IBAN, card): ``std::cout``, ``1.2.3.4`` in a version pin or a
+        digit run in code is not a phone number, an address or a name.
+        """
         taken: list[tuple[str, int, int]] = []
+        code = (
+            code_spans(text)
+            if ("`" in text or "    " in text or "\t" in text or ">>>" in text or "$ " in text)
+            else []
+        )
         for kind in self.kinds:
             for start, end in self._finders[kind](text):
                 if start >= end:
+                    continue
+                if code and kind not in CODE_SAFE_KINDS and any(start < ce and cs < end for cs, ce in code):
                     continue
                 if any(start < t_end and t_start < end for _, t_start, t_end in taken):
                     continue

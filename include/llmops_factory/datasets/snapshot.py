@@ -10,7 +10,8 @@ the window and writes ``datasets/<snapshot_version>/{train,eval}/part-NNNNN-of-M
    ``group_key`` (a group always lands in one split).
 3. **Groups stay whole**: a group seen in both splits (e.g. across days) goes to train.
 4. **No near-duplicate across train/eval**: every eval example is checked against a MinHash LSH index
-   of the train examples (5-word shingles of instruction + input + output; candidates from a
+   of the train examples (``llmops_factory.text.neardup.NearDupIndex``: 5-word shingles of
+   instruction + input + output; candidates from a
    recall-weighted index 0.2 below the threshold (at the default 0.8 a true
    pair is missed with probability ~5e-5), confirmed by the MinHash Jaccard estimate); a hit
    moves the example's whole group from eval to train (moved, not dropped, so nothing is lost),
@@ -30,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import fsspec
-from datasketch import MinHash, MinHashLSH
 
 from llmops_factory import layout
-from llmops_factory.datagen.defects import shingles
+from llmops_factory.errors import DeterministicError
+from llmops_factory.text.neardup import NearDupIndex
 
-SNAPSHOT_ALGORITHM = "1"
+SNAPSHOT_ALGORITHM = "2"  # 2: near-duplicates through llmops_factory.text.neardup (affine32 MinHash)
 DEFAULT_NEAR_DUP_THRESHOLD = 0.8
 DEFAULT_NUM_PERM = 128
 DEFAULT_SHARD_SIZE = 50_000
@@ -43,7 +44,7 @@ SPLITS = ("train", "eval")
 _SCHEMA_FILE = Path(__file__).resolve().parents[1] / "warehouse" / "schemas" / "instruction_examples.json"
 
 
-class SnapshotError(ValueError):
+class SnapshotError(ValueError, DeterministicError):
     """The window or its partitions cannot make a snapshot; the message names the dates / file / field."""
 
 
@@ -138,12 +139,6 @@ def _rows(store: _Store, item: InputFile, names: list[str], required: list[str])
             if unknown:
                 raise SnapshotError(f"{where}: unknown field(s) {', '.join(unknown)} (instruction_examples)")
             yield row
-
-
-def _minhash(text: str, num_perm: int) -> MinHash:
-    mh = MinHash(num_perm=num_perm, seed=1)
-    mh.update_batch([" ".join(s).encode("utf-8") for s in shingles(text)] or [b""])
-    return mh
 
 
 class _ShardWriter:
@@ -258,8 +253,7 @@ def build_snapshot(
     seen_hashes: set[str] = set()
     train_groups: set[str] = set()
     # candidates from a looser, recall-weighted LSH index, confirmed with the MinHash Jaccard estimate
-    lsh = MinHashLSH(threshold=max(0.05, near_dup_threshold - 0.2), num_perm=num_perm, weights=(0.1, 0.9))
-    train_signatures: dict[str, MinHash] = {}
+    train_index = NearDupIndex(threshold=near_dup_threshold, num_perm=num_perm)
     eval_rows: list[dict[str, Any]] = []
     counts = {
         "rows_in": 0,
@@ -274,10 +268,7 @@ def build_snapshot(
     def to_train(row: dict[str, Any]) -> None:
         row["split"] = "train"
         train_groups.add(row["group_key"])
-        key = f"t{counts['train_written']}"
-        signature = _minhash(example_text(row), num_perm)
-        lsh.insert(key, signature)
-        train_signatures[key] = signature
+        train_index.add(f"t{counts['train_written']}", example_text(row))
         counts["train_written"] += 1
         train_writer.write(row)
 
@@ -312,11 +303,7 @@ def build_snapshot(
         to_train(row)
 
     # no near-duplicate across train/eval: an eval example close to a train example moves with its group
-    def near_train(row: dict[str, Any]) -> bool:
-        signature = _minhash(example_text(row), num_perm)
-        return any(signature.jaccard(train_signatures[k]) >= near_dup_threshold for k in lsh.query(signature))
-
-    near_groups = {r["group_key"] for r in remaining if near_train(r)}
+    near_groups = {r["group_key"] for r in remaining if train_index.has_near_duplicate(example_text(r))}
     counts["near_duplicate_groups_moved"] = len(near_groups)
     final_eval = []
     for row in remaining:

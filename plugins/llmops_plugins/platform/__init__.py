@@ -6,7 +6,10 @@ the default: a folder, DuckDB, MLflow, a local outbox) or :class:`~llmops_plugin
 
 * ``storage_root()`` — object storage as an ``ObjectStoragePath`` (``file:///…`` or ``gs://bucket``);
 * ``warehouse()`` — ``count`` / ``rows`` over the warehouse tables;
-* ``registry()`` — one registry model per use case: ``register`` (idempotent), ``set_alias``, ``get_by_alias``;
+* ``registry()`` — one registry model per use case: ``register`` (idempotent), ``set_alias``, ``get_by_alias``,
+  ``ensure_serving_version``;
+* ``endpoint()`` — the use case's endpoint: ``describe``, ``deploy``, ``undeploy``, ``set_traffic_split``,
+  ``predict``, ``logged`` (the local endpoint server / a Vertex AI Endpoint);
 * ``tracking_args()`` — the trainer's experiment-tracking flags (MLflow store / Vertex AI Experiments);
 * ``notify(message)`` — deliver an on-call message;
 * ``api_token(client, base_url)`` — a bearer token for the Airflow REST API;

@@ -88,6 +88,11 @@ class Platform(abc.ABC):
         """The use case's model registry."""
 
     @abc.abstractmethod
+    def endpoint(self) -> Any:
+        """The use case's endpoint: ``describe``, ``deploy``, ``undeploy``, ``set_traffic_split``,
+        ``predict`` and ``logged`` (the local endpoint server / a Vertex AI Endpoint)."""
+
+    @abc.abstractmethod
     def tracking_args(self) -> list[str]:
         """The trainer's experiment-tracking flags."""
 

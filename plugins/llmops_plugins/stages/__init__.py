@@ -2,7 +2,9 @@
 
 * :mod:`~llmops_plugins.stages.prompts` — resolve and pin the prompt of a run;
 * :mod:`~llmops_plugins.stages.data` — raw partitions → Beam → warehouse → validated daily dataset;
-* :mod:`~llmops_plugins.stages.training` — snapshot, base model, sweep, training jobs, registration.
+* :mod:`~llmops_plugins.stages.training` — snapshot, base model, sweep, training jobs, registration;
+* :mod:`~llmops_plugins.stages.serving` — serving registry version, canary deploy, smoke test, restore,
+  deployment events, aliases.
 
 The dispatch (which body runs on which target, delegation to provider operators, no retry for a
 deterministic failure) lives in :mod:`~llmops_plugins.stages.base`; the services a body uses (storage,

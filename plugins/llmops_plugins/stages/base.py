@@ -138,6 +138,12 @@ class StepMixin:
 class Step(StepMixin, BaseOperator):
     """A task whose body depends on the target."""
 
+    # An own ``__init__`` without defaults: Airflow reads the defaults of every ``__init__`` between an
+    # operator class and ``BaseOperator`` when it maps a task (``partial``), and an inherited one would
+    # report ``inlets=None`` / ``outlets=None`` for mapped steps.
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
     def execute(self, context: Any) -> Any:
         return self.run_step(context)
 
@@ -145,6 +151,9 @@ class Step(StepMixin, BaseOperator):
 class SensorStep(StepMixin, BaseSensorOperator):
     """A sensor whose wait depends on the target: the ``local`` body usually pokes
     (:meth:`poke_locally`), the ``gcp`` body returns a deferrable provider sensor."""
+
+    def __init__(self, **kwargs: Any) -> None:  # see Step.__init__
+        super().__init__(**kwargs)
 
     def execute(self, context: Any) -> Any:
         return self.run_step(context)

@@ -129,7 +129,7 @@ class RunBeamPipeline(Step):
             "setup_file": f"{gcp.beam_jobs_dir}/setup.py",
             "max_num_workers": gcp.dataflow.max_workers,
             "machine_type": gcp.dataflow.machine_type,
-            "service_account_email": service_account,
+            "service_account_email": gcp.dataflow.service_account or service_account,
             "labels": platform.labels(context),
         }
         if gcp.dataflow.sdk_container_image:

@@ -339,7 +339,7 @@ class RunTrainingJob(Step):
             },
             staging_bucket=f"gs://{staging}",
             base_output_dir=platform.uri(layout.model(self.model_version)),
-            service_account=service_account,
+            service_account=training.service_account or service_account,
             machine_type=training.machine_type,
             accelerator_type=training.accelerator_type,
             accelerator_count=training.accelerator_count,

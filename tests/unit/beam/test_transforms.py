@@ -152,7 +152,9 @@ def test_normalize_and_redact_clean_every_text():
                 [
                     (
                         [
-                            ["user", "Café problem\n\nmail me: [EMAIL]"],
+                            # NFC, zero-width gone, CRLF -> LF, 3 blank lines -> 2, signature line gone;
+                            # spaces inside a line are content and stay
+                            ["user", "Café  problem \n\n\nmail me: [EMAIL]"],
                             ["assistant", "Card [CREDIT_CARD] noted."],
                         ],
                         [1, 1],

@@ -16,7 +16,7 @@ def run(*args: str):
 def test_validate_ok_and_failing(prompts_dir):
     result = run("validate", "--prompts-dir", str(prompts_dir))
     assert result.exit_code == 0, result.output
-    assert "3 ok, 0 failed" in result.output
+    assert "4 ok, 0 failed" in result.output
     path = prompts_dir / "support_assistant" / "1.0.0.yaml"
     path.write_text(path.read_text().replace("  temperature: 0.2", "  temperature: hot"))
     result = run("validate", "--prompts-dir", str(prompts_dir), "--json")
@@ -39,10 +39,10 @@ def test_check_versions_and_lock(prompts_dir):
 
 def test_publish_resolve_alias_render(prompts_dir, storage_root):
     result = run("publish", "--root", storage_root, "--prompts-dir", str(prompts_dir))
-    assert result.exit_code == 0 and result.output.count("published ") == 3
+    assert result.exit_code == 0 and result.output.count("published ") == 4
     assert (
         run("publish", "--root", storage_root, "--prompts-dir", str(prompts_dir)).output.count("unchanged")
-        == 3
+        == 4
     )
     result = run(
         "alias", "set", "support_assistant", "candidate", "1.1.0", "--root", storage_root, "--set-by", "ci"

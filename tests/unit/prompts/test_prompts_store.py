@@ -40,6 +40,7 @@ def files_under(path: Path) -> list[str]:
 def test_publish_writes_bundle_with_manifest(prompts_dir, storage_root):
     results = publish_repo(storage_root, prompts_dir=prompts_dir)
     assert [(r.name, r.version, r.status) for r in results] == [
+        ("general_assistant", "1.0.0", "published"),
         ("support_assistant", "1.0.0", "published"),
         ("support_assistant", "1.1.0", "published"),
         ("support_instruction", "1.0.0", "published"),

@@ -1,0 +1,11 @@
+terraform {
+  required_version = ">= 1.9.0, < 2.0.0"
+
+  required_providers {
+    google = {
+      source  = "hashicorp/google"
+      version = ">= 6.40.0, < 8.0.0"
+    }
+  }
+  # Local state on purpose: this root creates the bucket that holds every other root's state.
+}
