@@ -102,14 +102,14 @@ from llmops_plugins.stages.serving import (
             "the first deployment takes 100.",
         ),
         "machine_type": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             title="Serving machine type (gcp)",
             description="Empty: the gcp.serving.machine_type setting (g2-standard-8).",
         ),
         "accelerator_type": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             title="Serving accelerator (gcp)",
             description="Empty: the setting (NVIDIA_L4).",
         ),

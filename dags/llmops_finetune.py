@@ -169,13 +169,7 @@ def llmops_finetune():
 
     trials = plan_training(resolve_prompt(), assemble_snapshot(), prepare_base_model())
 
-    # inlets/outlets explicit: .partial() takes them from the signature of the first __init__ in the
-    # class chain that has them (Step's, BaseOperator's: None), and the worker then fails to build the
-    # mapped task's context under the scheduler ("'NoneType' object is not iterable"); `airflow dags
-    # test` does not show it.
-    trained = RunTrainingJob.partial(
-        task_id="train_model", max_active_tis_per_dagrun=2, inlets=[], outlets=[]
-    ).expand_kwargs(trials)
+    trained = RunTrainingJob.partial(task_id="train_model", max_active_tis_per_dagrun=2).expand_kwargs(trials)
     # A teardown without setups: it runs once everything upstream is done, whatever the states (an
     # early failure leaves it nothing to cancel, but it must not end upstream_failed either); as a
     # teardown its own failure does not decide the run's state.

@@ -25,7 +25,7 @@ from llmops_factory.prompts.refs import DEFAULT_PROMPT_REF, ref_pattern_for
 log = logging.getLogger(__name__)
 
 NOTE_MAX_LENGTH = 1000  # the Airflow API's limit on a DAG run note
-_HTTP_TIMEOUT_S = 10.0
+_HTTP_TIMEOUT_S = 30.0
 _NOTE_ATTEMPTS = 3
 
 
@@ -120,16 +120,22 @@ def write_run_note(context: Mapping[str, Any], line: str, *, client: Any = None)
     try:
         base_url = _api_base_url()
         token = _api_token(client, base_url)
-        for attempt in range(_NOTE_ATTEMPTS):  # a busy API (5xx, e.g. its DB locked) gets a second chance
-            response = client.patch(
-                f"{base_url}/api/v2/dags/{urllib.parse.quote(dag_id, safe='')}/dagRuns/"
-                f"{urllib.parse.quote(run_id, safe='')}",
-                params={"update_mask": "note"},
-                json={"note": note},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            if response.status_code < 500 or attempt == _NOTE_ATTEMPTS - 1:
-                break
+        for attempt in range(_NOTE_ATTEMPTS):  # a busy API (5xx, e.g. its DB locked, or a timeout) gets
+            last = attempt == _NOTE_ATTEMPTS - 1  # another chance
+            try:
+                response = client.patch(
+                    f"{base_url}/api/v2/dags/{urllib.parse.quote(dag_id, safe='')}/dagRuns/"
+                    f"{urllib.parse.quote(run_id, safe='')}",
+                    params={"update_mask": "note"},
+                    json={"note": note},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            except httpx.TransportError:
+                if last:
+                    raise
+            else:
+                if response.status_code < 500 or last:
+                    break
             time.sleep(2**attempt)
         response.raise_for_status()
     except Exception as exc:  # noqa: BLE001 - best effort, see docstring

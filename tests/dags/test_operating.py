@@ -168,11 +168,13 @@ def test_run_note_is_retried_when_the_api_is_busy(monkeypatch):
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request.method)
-        return httpx.Response(500 if len(calls) == 1 else 200, json={})
+        if len(calls) == 1:
+            raise httpx.ReadTimeout("API busy", request=request)
+        return httpx.Response(500 if len(calls) == 2 else 200, json={})
 
     monkeypatch.setattr(prompt_params, "_api_token", lambda client, base_url: "token")
     monkeypatch.setattr(prompt_params.time, "sleep", lambda s: None)
     run = types.SimpleNamespace(dag_id="d", run_id="r", note=None)
     with httpx.Client(transport=httpx.MockTransport(handler)) as client:
         assert prompt_params.write_run_note({"dag_run": run}, "Prompt x: x@1.0.0", client=client) is True
-    assert calls == ["PATCH", "PATCH"]
+    assert calls == ["PATCH", "PATCH", "PATCH"]
