@@ -75,15 +75,15 @@ from llmops_plugins.stages.evaluation import BatchGenerate, SignOff, WaitForRevi
     render_template_as_native_obj=True,
     params={
         "model_version": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             title="Model version",
             description="The model version folder (models/<model_version>/) to evaluate. Empty: the triggering "
             "candidate event, else the registry's `candidate` alias.",
         ),
         "compare_prompts": Param(
-            [],
-            type="array",
+            None,
+            type=["null", "array"],
             items={"type": "string"},
             title="Also try these prompt versions",
             description="Offline prompt comparison: the candidate also answers with each name@version "
