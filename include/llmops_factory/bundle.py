@@ -31,7 +31,8 @@ from llmops_factory.settings import REPO_ROOT
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", "build", "dist")
 
 
-#: test/demo-only code of ``llmops_factory`` that neither Composer nor Dataflow workers run
+#: test/demo-only code of ``llmops_factory`` that Dataflow workers never run. (Composer keeps ``datagen``:
+#: evaluation reads the domain facts table and the toxic probe phrases from it.)
 NOT_SHIPPED = ("datagen",)
 _IGNORE_FACTORY = shutil.ignore_patterns(
     "__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", "build", "dist", *NOT_SHIPPED
@@ -56,7 +57,7 @@ def build(out: Path, repo: Path = REPO_ROOT) -> dict[str, object]:
 
     plugins = out / "plugins"
     _copytree(repo / "plugins" / "llmops_plugins", plugins / "llmops_plugins")
-    _copytree(repo / "include" / "llmops_factory", plugins / "llmops_factory", _IGNORE_FACTORY)
+    _copytree(repo / "include" / "llmops_factory", plugins / "llmops_factory")
     for plugin_file in sorted((repo / "plugins").glob("*.py")):  # Airflow plugins (the Review page)
         shutil.copy2(plugin_file, plugins / plugin_file.name)
     (plugins / ".airflowignore").write_text("llmops_plugins/\nllmops_factory/\n")

@@ -32,8 +32,9 @@ def test_bundle_layout(bundle):
         "requirements.txt",
     ):
         assert (bundle / required).is_file(), required
-    # the test/demo data generator is not shipped to Composer nor to Dataflow workers
-    assert not list(bundle.rglob("datagen"))
+    # the data generator is not shipped to Dataflow workers (Composer keeps it: evaluation reads the facts)
+    assert not list((bundle / "data" / "beam_jobs").rglob("datagen"))
+    assert (bundle / "plugins" / "llmops_factory" / "datagen" / "facts.yaml").is_file()
 
 
 @pytest.mark.parametrize("target", ["gcp", "local"])
