@@ -402,6 +402,16 @@ class GcpPlatform(Platform):
     def endpoint(self) -> VertexEndpointService:
         return VertexEndpointService(self.settings)
 
+    def container_env(self) -> dict[str, str]:
+        """The settings a job container of this project needs to find its way on gcp."""
+        project, bucket = self.settings.require("gcp.project_id", "gcp.bucket")
+        return {
+            "LLMOPS_TARGET": "gcp",
+            "LLMOPS_GCP__PROJECT_ID": project,
+            "LLMOPS_GCP__REGION": self.settings.gcp.region,
+            "LLMOPS_GCP__BUCKET": bucket,
+        }
+
     def tracking_args(self) -> list[str]:
         return ["--tracking", "vertex", "--experiment_name", self.settings.use_case]
 

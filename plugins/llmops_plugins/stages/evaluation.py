@@ -450,11 +450,7 @@ class BatchGenerate(Step):
             container_uri=image,
             command=["python", "-m", "llmops_trainer"],
             args=self.job_args(platform, ["--device", "auto"]),
-            environment_variables={
-                "LLMOPS_TARGET": "gcp",
-                "LLMOPS_GCP__PROJECT_ID": project,
-                "LLMOPS_GCP__BUCKET": settings.gcp.bucket or "",
-            },
+            environment_variables=platform.container_env(),
             staging_bucket=f"gs://{staging}",
             base_output_dir=platform.uri(m.output_dir),
             service_account=service_account,

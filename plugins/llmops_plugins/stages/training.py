@@ -403,12 +403,7 @@ class RunTrainingJob(Step):
             container_uri=image,
             command=["python", "-m", "llmops_trainer"],
             args=self.trainer_args(platform, machine),
-            environment_variables={
-                "LLMOPS_TARGET": "gcp",
-                "LLMOPS_GCP__PROJECT_ID": project,
-                "LLMOPS_GCP__REGION": settings.gcp.region,
-                "LLMOPS_GCP__BUCKET": bucket,
-            },
+            environment_variables=platform.container_env(),
             staging_bucket=f"gs://{staging}",
             base_output_dir=platform.uri(layout.model(self.model_version)),
             service_account=training.service_account or service_account,
