@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,33 +21,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import chromium_paths
+
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore")]
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "build" / "test-artifacts" / "review"
 MV = "browser-test-mv"
 WAIT_S = 60
-
-
-def _chromium() -> tuple[str, str]:
-    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if browser and driver:
-        return browser, driver
-    apt = shutil.which("apt-get")
-    if not apt or os.geteuid() != 0:
-        pytest.skip("chromium/chromium-driver missing and cannot be installed here (needs apt-get as root)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [apt, "install", "-y", "-q", "--no-install-recommends", "chromium", "chromium-driver"]
-    proc = subprocess.run(["timeout", "-s", "KILL", "900", *install], env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        subprocess.run(["timeout", "-s", "KILL", "300", apt, "update", "-q"], env=env, capture_output=True)
-        proc = subprocess.run(
-            ["timeout", "-s", "KILL", "900", *install], env=env, capture_output=True, text=True
-        )
-    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if proc.returncode != 0 or not (browser and driver):
-        pytest.skip(f"could not install chromium + chromium-driver: {(proc.stdout + proc.stderr)[-400:]}")
-    return browser, driver
 
 
 def _free_port() -> int:
@@ -166,7 +146,7 @@ def test_review_page_rates_and_refuses_in_chromium(server, queue):
     assert review["fastapi_apps"][0]["url_prefix"] == "/llmops-review"
     assert review["external_views"][0]["name"] == "Review"
 
-    binary, driver_path = _chromium()
+    binary, driver_path = chromium_paths()
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for arg in (

@@ -75,7 +75,7 @@ class StepMixin:
 
     _inner: Any = None
 
-    def body(self, target: str) -> Callable[[Any, Platform], Any]:
+    def body_for(self, target: str) -> Callable[[Any, Platform], Any]:
         """The bound body of this step for ``target``: ``run`` if the step is target-neutral."""
         return body_of(self, target)
 
@@ -87,7 +87,7 @@ class StepMixin:
 
     def run_step(self, context: Any) -> Any:
         platform = self.platform()
-        result = fail_fast(self.body(platform.target))(context, platform)
+        result = fail_fast(self.body_for(platform.target))(context, platform)
         if isinstance(result, BaseOperator):
             return self._delegate(context, result)
         return result
@@ -113,7 +113,7 @@ class StepMixin:
         """Resume the provider operator after its trigger fired (called by Airflow, not by users)."""
         method = kwargs.pop(_INNER_METHOD, "execute_complete")
         platform = self.platform()
-        self._inner = fail_fast(self.body(platform.target))(context, platform)
+        self._inner = fail_fast(self.body_for(platform.target))(context, platform)
         try:
             result = getattr(self._inner, method)(context, event, **kwargs)
         except TaskDeferred as deferred:

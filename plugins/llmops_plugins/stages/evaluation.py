@@ -1157,8 +1157,7 @@ class SignOff(StepMixin, ApprovalOperator):
         return ApprovalOperator.execute(self, context)
 
     def execute(self, context: Any) -> Any:
-        # not ``run_step``: the HITL operator's ``body`` attribute (the message) shadows ``StepMixin.body``
-        return fail_fast(self.run)(context, self.platform())
+        return self.run_step(context)
 
 
 def route_decision(gate: Mapping[str, Any]) -> str:
