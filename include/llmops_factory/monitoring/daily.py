@@ -92,6 +92,10 @@ def day_metrics(
                 int(f["errors"]) / (n - int(f["unparseable"])) if n > int(f["unparseable"]) else 1.0,
                 n,
             )
+            m["rejected_rate"] = (
+                int(f.get("rejected") or 0) / (n - int(f["unparseable"])) if n > int(f["unparseable"]) else 0.0,
+                n,
+            )
             for q in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms"):
                 if f.get(q) is not None:
                     m[q] = (float(f[q]), ok)

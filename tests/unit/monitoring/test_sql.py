@@ -106,3 +106,16 @@ def test_bigquery_text_keeps_the_bigquery_dialect():
     assert "APPROX_QUANTILES" in text and "SAFE.PARSE_JSON" in text and "`p.d.prediction_log`" in text
     params = sql.bigquery_parameters({"start": DAY, "per_model": 5})
     assert params[0]["parameterType"]["type"] == "TIMESTAMP" and params[1]["parameterType"]["type"] == "INT64"
+
+
+def test_refused_requests_are_rejected_not_serving_errors(conn):
+    """A 4xx answer (bad input, a prompt over its token budget) is the client's side: `rejected`, not an
+    error that alerts or rolls back; a 5xx or an error without a code is a serving failure."""
+    refused = {"error": {"code": 400, "field": "instances[0]", "status": "INVALID_ARGUMENT"}, "status": 400}
+    rows = [_ok(i, "1", 10.0) for i in range(1, 11)]
+    rows += [{**_ok(100 + i, "1", 0), "response_payload": [json.dumps(refused)]} for i in range(4)]
+    rows += [_err(200, "1"), {**_ok(201, "1", 0), "response_payload": [json.dumps({"error": {"m": "x"}})]}]
+    merge_rows(conn, "prediction_log", rows)
+    (row,) = sql.run_duckdb(conn, "day_metrics", {"start": DAY, "end": END})
+    assert (row["requests"], row["ok"], row["rejected"], row["errors"]) == (16, 10, 4, 2)
+    assert row["latency_p95_ms"] == 10.0  # refused requests carry no latency figure
