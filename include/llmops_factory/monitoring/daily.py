@@ -93,7 +93,9 @@ def day_metrics(
                 n,
             )
             m["rejected_rate"] = (
-                int(f.get("rejected") or 0) / (n - int(f["unparseable"])) if n > int(f["unparseable"]) else 0.0,
+                int(f.get("rejected") or 0) / (n - int(f["unparseable"]))
+                if n > int(f["unparseable"])
+                else 0.0,
                 n,
             )
             for q in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms"):
