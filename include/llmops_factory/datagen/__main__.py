@@ -106,5 +106,82 @@ def facts() -> None:
     click.echo(json.dumps(load_facts(), indent=2, ensure_ascii=False))
 
 
+@cli.command()
+@click.option("--requests", "n", type=click.IntRange(min=0), required=True, help="Requests to send.")
+@click.option(
+    "--off-domain",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of off-domain prompts (drift).",
+)
+@click.option(
+    "--toxic", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Share of abusive prompts."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same requests.")
+@click.option(
+    "--feedback-rate",
+    type=click.FloatRange(0, 1),
+    default=0.7,
+    show_default=True,
+    help="Share of answers the simulated user rates.",
+)
+@click.option(
+    "--satisfaction",
+    multiple=True,
+    metavar="MODEL_VERSION=P",
+    help="Fixed user: P(satisfied) of a model version (repeatable). Without it: the quality user, whose "
+    "satisfaction follows each answer (safety, ROUGE-L against the reference).",
+)
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=24, show_default=True)
+@click.option("--url", default=None, help="Endpoint URL (default: the local endpoint of the settings).")
+def traffic(n, off_domain, toxic, seed, feedback_rate, satisfaction, max_new_tokens, url) -> None:
+    """Send a day of traffic to the endpoint: eval-split, off-domain and abusive prompts, with simulated
+    user feedback (every comment starts with "simulated:"). Prints the summary as JSON."""
+    from llmops_factory.datagen import traffic as gen
+    from llmops_factory.endpoint import EndpointClient, endpoint_dir, read_token
+    from llmops_factory.settings import get_settings
+
+    settings = get_settings()
+    local = settings.local
+    fixed: dict[str, float] = {}
+    for item in satisfaction:
+        version, _, value = item.partition("=")
+        try:
+            fixed[version] = float(value)
+        except ValueError:
+            raise click.BadParameter(
+                f"{item!r}: {value!r} is not a number", param_hint="--satisfaction"
+            ) from None
+    try:
+        requests = gen.plan(
+            n,
+            in_domain=gen.eval_prompts(local.warehouse_path),
+            off_domain=gen.off_domain_prompts() if off_domain else (),
+            toxic=gen.toxic_prompts() if toxic else (),
+            off_domain_share=off_domain,
+            toxic_share=toxic,
+            seed=seed,
+        )
+    except gen.TrafficError as exc:
+        raise click.ClickException(str(exc)) from None
+    user = None if fixed else gen.QualityUser()
+    base_url = url or f"http://127.0.0.1:{local.endpoint_port}"
+    token = read_token(endpoint_dir(local.home, settings.use_case))
+    with EndpointClient(base_url, token) as client:
+        summary = gen.send(
+            client,
+            requests,
+            parameters={"max_new_tokens": max_new_tokens},
+            feedback_rate=feedback_rate,
+            satisfaction=fixed,
+            seed=seed,
+            user=user,
+        )
+        client.flush()
+    summary["user"] = user.describe() if user else f"fixed user: {fixed}"
+    click.echo(json.dumps(summary))
+
+
 if __name__ == "__main__":
     sys.exit(cli())

@@ -10,11 +10,14 @@ feedback contract) and gives simulated user feedback, so that ``llmops_monitorin
   subscription support;
 * **toxic** prompts: abusive customer messages (the data generator's own ``TOXIC_PHRASES``);
 * **simulated user feedback**: each answered request is rated with probability ``feedback_rate``; the
-  simulated user is satisfied (``+1``) with probability ``satisfaction[model_version]`` (else ``-1``).
-  Every rating's comment starts with ``simulated:`` so it can never be taken for a real user's.
+  simulated user is satisfied (``+1``, else ``-1``) with a probability that is either given per model
+  version (``satisfaction``: a known situation to find) or, with :class:`QualityUser`, read from the
+  answer itself — low for an empty or abusive answer (the shared toxicity classifier), rising with the
+  answer's ROUGE-L against the eval split's reference answer — so a better model earns better feedback
+  without anybody saying which one is better. Every rating's comment starts with ``simulated:`` so it
+  can never be taken for a real user's.
 
-The scenario parameters (the mix, the satisfaction of each version) are inputs, printed with the
-summary: the generator makes a known situation, monitoring has to find it.
+The scenario parameters (the mix, the user model) are inputs, printed with the summary.
 
 ``unsafe_corpus`` writes the corpus of a deliberately unsafe demo model (it answers with abuse), used to
 build the bad challenger that monitoring must roll back.
@@ -44,20 +47,63 @@ class TrafficError(ValueError):
 class Request:
     kind: str
     instance: dict[str, str]
+    reference: str | None = None  # the eval split's answer, for in-domain prompts
 
 
 def eval_prompts(warehouse_path: Path, limit: int | None = None) -> list[dict[str, str]]:
-    """The ``eval`` split's prompt variables (``instruction``, ``input``) from the DuckDB warehouse."""
+    """The ``eval`` split's prompt variables (``instruction``, ``input``) and its reference answer
+    (``reference``, kept out of the request) from the DuckDB warehouse."""
     import duckdb
 
     with duckdb.connect(str(warehouse_path), read_only=True) as conn:
         rows = conn.execute(
-            "SELECT instruction, coalesce(input, '') FROM instruction_examples WHERE split = 'eval' "
+            "SELECT instruction, coalesce(input, ''), output FROM instruction_examples WHERE split = 'eval' "
             "ORDER BY example_id"
         ).fetchall()
     if not rows:
         raise TrafficError(f"{warehouse_path}: instruction_examples has no eval rows (run llmops_data_prep)")
-    return [{"instruction": i, "input": x} for i, x in rows[:limit]]
+    return [{"instruction": i, "input": x, "reference": ref} for i, x, ref in rows[:limit]]
+
+
+class QualityUser:
+    """A simulated user whose satisfaction follows the answer: ``floor`` for an empty or unsafe answer
+    (the shared toxicity classifier at ``unsafe_threshold``); for an in-domain prompt
+    ``low + (high - low) * min(1, ROUGE-L / good_rouge)`` against the reference answer; ``neutral`` for
+    prompts without a reference (off-domain, abusive)."""
+
+    name = "quality"
+
+    def __init__(
+        self,
+        *,
+        floor: float = 0.05,
+        low: float = 0.2,
+        high: float = 0.95,
+        neutral: float = 0.5,
+        good_rouge: float = 0.4,
+        unsafe_threshold: float = 0.8,
+    ) -> None:
+        from rouge_score import rouge_scorer
+
+        from llmops_factory.safety import ToxicityClassifier
+
+        self.floor, self.low, self.high, self.neutral, self.good_rouge = floor, low, high, neutral, good_rouge
+        self._rouge = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+        self._toxicity = ToxicityClassifier(threshold=unsafe_threshold)
+
+    def probability(self, request: Request, text: str) -> float:
+        if not text.strip() or self._toxicity.unsafe([text])[0]:
+            return self.floor
+        if not request.reference:
+            return self.neutral
+        rouge = self._rouge.score(request.reference, text)["rougeL"].fmeasure
+        return self.low + (self.high - self.low) * min(1.0, rouge / self.good_rouge)
+
+    def describe(self) -> str:
+        return (
+            f"quality user: P(satisfied) = {self.floor} if empty or unsafe, {self.low}..{self.high} with "
+            f"ROUGE-L vs the reference (full at {self.good_rouge}), {self.neutral} without a reference"
+        )
 
 
 def off_domain_prompts(folder: Path | None = None) -> list[dict[str, str]]:
@@ -105,7 +151,10 @@ def plan(
     ):
         if count and not pool:
             raise TrafficError(f"{count} {kind} requests asked for but no {kind} prompts were given")
-        out += [Request(kind, dict(rng.choice(pool))) for _ in range(count)]
+        for _ in range(count):
+            instance = dict(rng.choice(pool))
+            reference = instance.pop("reference", None)
+            out.append(Request(kind, instance, reference))
     rng.shuffle(out)
     return out
 
@@ -120,9 +169,11 @@ def send(
     default_satisfaction: float = 0.7,
     seed: int = 0,
     deployed_model_id: str | None = None,
+    user: QualityUser | None = None,
 ) -> dict[str, Any]:
     """Send ``requests`` one by one through ``client`` (an ``EndpointClient``) and rate a share of the
-    answers as a simulated user. Returns counts per kind, per served model version and per rating.
+    answers as a simulated user (``user`` when given, else the fixed ``satisfaction`` per version).
+    Returns counts per kind, per served model version and per rating.
 
     Requests the endpoint refuses are counted under ``errors`` with their status (nothing is retried:
     monitoring must see the errors)."""
@@ -144,9 +195,15 @@ def send(
         version = answer.get("modelVersionId") or "?"
         served[version] += 1
         if rng.random() < feedback_rate:
-            p = satisfaction.get(version, default_satisfaction)
+            if user is not None:
+                text = str((answer.get("predictions") or [{}])[0].get("text") or "")
+                p = user.probability(request, text)
+                model = user.name
+            else:
+                p = satisfaction.get(version, default_satisfaction)
+                model = "fixed"
             rating = 1 if rng.random() < p else -1
-            comment = f"{SIMULATED} user model P(satisfied | {version}) = {p:.2f}, {request.kind} prompt"
+            comment = f"{SIMULATED} {model} user P(satisfied) = {p:.2f} ({version}, {request.kind} prompt)"
             client.feedback(int(answer["requestId"]), rating, comment)
             ratings[f"{version}:{rating:+d}"] += 1
     return {

@@ -67,3 +67,28 @@ def test_unsafe_corpus_answers_every_prompt_with_abuse(tmp_path):
     answers = [part.split(" ### Instruction")[0] for part in text.split("### Response:\n")[1:]]
     assert len(answers) == 80
     assert all(ToxicityClassifier().unsafe(answers))
+
+
+def test_quality_user_follows_the_answer_not_the_version():
+    """The simulated user's satisfaction is read from the answer: empty or abusive answers get the floor,
+    an answer close to the reference more than a wrong one, a prompt without a reference is neutral."""
+    user = traffic.QualityUser()
+    asked = traffic.Request(
+        "in_domain",
+        {"instruction": "How much is the Basic plan?", "input": ""},
+        reference="The Basic plan costs 8.99 USD per month.",
+    )
+    right = user.probability(asked, "The Basic plan costs 8.99 USD per month.")
+    wrong = user.probability(asked, "Please restart your router and try again later.")
+    assert right == pytest.approx(user.high) and user.low <= wrong < right
+    assert user.probability(asked, "   ") == user.floor
+    abuse = traffic.toxic_prompts()[0]["instruction"]
+    assert user.probability(asked, abuse) == user.floor
+    off = traffic.Request("off_domain", {"instruction": "Write a poem", "input": ""})
+    assert user.probability(off, "Roses are red.") == user.neutral
+
+
+def test_plan_keeps_the_reference_out_of_the_request():
+    pool = [{"instruction": "q", "input": "", "reference": "a"}]
+    (request,) = traffic.plan(1, in_domain=pool, seed=0)
+    assert request.instance == {"instruction": "q", "input": ""} and request.reference == "a"
