@@ -34,7 +34,7 @@ export HF_HUB_OFFLINE := 1
 export MLFLOW_TRACKING_URI := sqlite:///$(LLMOPS_LOCAL__HOME)/mlflow/mlflow.db
 export LLMOPS_CHECKOV := $(TOOLS_VENV)/bin/checkov
 
-.PHONY: help venv tools init demo test test-fast prompts airflow mlflow bundle lint bench lock clean
+.PHONY: help venv tools init demo demo-fast test test-fast prompts airflow mlflow bundle lint bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ init: venv ## Initialise the local platform home (.llmops/)
 
 demo: init ## Run the whole lifecycle on the local target
 	@$(PY) scripts/demo.py
+
+demo-fast: init ## The same story in its small mode (fewer records and requests)
+	@$(PY) scripts/demo.py --fast
 
 test: init tools lint ## Lint, then run the whole test suite (what CI runs)
 	@$(PY) -m pytest
