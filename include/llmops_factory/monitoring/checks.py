@@ -71,12 +71,19 @@ class ResponseChecks:
 
 
 def _grounding_check():
-    """The evaluation stage's hallucination check ``(prompts, responses) -> [bool]``, if installed."""
+    """The evaluation stage's hallucination check over responses: ``(prompts, responses) -> [bool]``, an
+    answer counting as hallucinated when a price, duration or policy it states contradicts the facts
+    table (``llmops_factory.evaluation.checks.hallucinated``). ``None`` where evaluation is not installed
+    (the metric is then absent, never zero)."""
     if importlib.util.find_spec("llmops_factory.evaluation") is None:
         log.info("llmops_factory.evaluation is not installed: hallucination_rate is not computed")
         return None
-    module = importlib.import_module("llmops_factory.evaluation")
-    return getattr(module, "hallucinated", None)
+    from llmops_factory.evaluation.checks import hallucinated
+
+    def check(prompts: Sequence[str], responses: Sequence[str]) -> list[bool]:
+        return [bool(hallucinated(r or "")) for r in responses]
+
+    return check
 
 
 def relevance(embed, prompts: Sequence[str], responses: Sequence[str]) -> list[float]:

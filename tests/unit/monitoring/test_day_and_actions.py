@@ -217,3 +217,16 @@ def test_fallback_is_retired_after_the_configured_hours():
     later = {**_context("r3"), "data_interval_end": END + dt.timedelta(hours=48)}
     assert actions.retire_fallbacks(platform, later)["retired"] == ["1"]
     assert platform.ep.split == {"2": 100}
+
+
+def test_response_checks_count_answers_that_contradict_the_facts_table():
+    """hallucination_rate in monitoring is the evaluation stage's check: a price no fact states counts."""
+    from llmops_factory.evaluation.checks import fact_claims
+    from llmops_factory.monitoring.checks import ResponseChecks
+
+    true_price = sorted(fact_claims()["money"])[0]
+    scores = ResponseChecks(0.8).score(
+        ["How much is it?"] * 3,
+        [f"It costs {true_price} per month.", "It costs $987654.32 per month.", "Open Settings > Plan."],
+    )
+    assert scores.hallucinated == [False, True, False]
