@@ -233,7 +233,7 @@ def test_unsafe_challenger_rolled_back_then_good_challenger_promoted(monitored_h
     drift = [r for r in rows if r[0] == "embedding_drift_auc"]
     assert drift and drift[0][2] > 0.6, rows
     unsafe = {r[1]: r[2] for r in rows if r[0] == "unsafe_rate"}
-    assert unsafe[BAD] > 0.5 > unsafe[CHAMPION], unsafe
+    assert unsafe[BAD] > 0.25 > unsafe[CHAMPION], unsafe  # about half its answers are abuse
     report = (home / "storage" / "reports" / "monitoring" / today.isoformat() / "report.html").read_text()
     for text in ("Deployment events", "rollback", "promote", BAD, GOOD, "Drift"):
         assert text in report, text
