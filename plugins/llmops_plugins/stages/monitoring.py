@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llmops_factory.errors import TaskInputError
-from llmops_plugins.stages.base import Step
+from llmops_plugins.stages.base import Step, fail_fast
 
 ROLE_KEYS = ("deployed_model_id", "role", "model_version", "prompt", "traffic_percent", "trained_prompt")
 
@@ -371,3 +371,27 @@ class WriteReport(Step):
         uri = platform.uri(relative)
         self.log.info("report: %s", uri)
         return {"report": uri}
+
+
+# -- by hand (llmops_traffic) ---------------------------------------------------------------------
+@fail_fast
+def decide_by_hand(roles_value: Mapping[str, Any], action: str | None, reason: str | None, user: str) -> dict:
+    """The decision an operator asked for, checked against the endpoint before anything moves: an action,
+    a reason, and the champion and challenger it needs. Fails without retries, naming what is missing."""
+    if action not in ("promote", "rollback"):
+        raise TaskInputError(f"action must be promote or rollback, got {action!r}: set the action param")
+    if not (reason or "").strip():
+        raise TaskInputError("reason is empty: say why in the reason param (it goes to deployment_events)")
+    if not isinstance(roles_value, Mapping) or "roles" not in roles_value:
+        raise TaskInputError(f"resolve_roles: expected {{'roles': [...]}}, got {type(roles_value).__name__}")
+    roles = {r["role"]: r for r in roles_value["roles"]}
+    if "champion" not in roles:
+        raise TaskInputError(
+            f"the champion ({roles_value.get('champion_version')}) is not on the endpoint: redeploy it with "
+            "llmops_deploy before moving traffic"
+        )
+    if "challenger" not in roles:
+        raise TaskInputError(
+            f"no challenger on the endpoint (split {roles_value.get('traffic_split')}): nothing to {action}"
+        )
+    return {"action": action, "reasons": [f"by hand ({user}): {reason.strip()}"]}
