@@ -504,6 +504,14 @@ def summary(versions: dict[str, str], evaluations: dict[str, dict]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fast", action="store_true", help="the small mode: fewer records and requests")
+    parser.add_argument(
+        "--from",
+        dest="start",
+        type=int,
+        default=1,
+        metavar="N",
+        help="resume at phase N (the versions of earlier phases are read from .llmops/demo-state.json)",
+    )
     args = parser.parse_args(argv)
     mode = Mode(args.fast or os.environ.get("LLMOPS_DEMO_FAST") == "1")
     settings = _settings()
@@ -511,47 +519,91 @@ def main(argv: list[str] | None = None) -> None:
         f"LLMOps Factory demo — target {settings.target}, home {settings.local.home}, "
         f"{'fast' if mode.fast else 'full'} mode, days {', '.join(mode.days)}"
     )
-    timeline = Timeline(total=14)
     d1, d3 = mode.days[-2], mode.days[-1]
-    versions: dict[str, str] = {}
-    evaluations: dict[str, dict] = {}
+    state_file = settings.local.home / "demo-state.json"
+    state: dict = {"versions": {}, "evaluations": {}}
+    if args.start > 1:
+        if not state_file.exists():
+            sys.exit(f"--from {args.start}: no {state_file} (run the demo from the start once)")
+        state = json.loads(state_file.read_text())
+    versions, evaluations = state["versions"], state["evaluations"]
 
-    with timeline.phase("prompts: validate, check versions, publish bundles"):
+    def v(key: str) -> str:
+        if key not in versions:
+            sys.exit(f"--from {args.start}: {key!r} is not in {state_file}; start from an earlier phase")
+        return versions[key]
+
+    V1, V2 = "v1: first model", "v2: retrained (good challenger)"
+
+    def p1():
         reset_endpoint()
         prompts()
-    with timeline.phase(f"raw data: {len(mode.days)} days, seed {mode.seed}, ~{mode.scale} records/day"):
-        raw_data(mode)
-    with timeline.phase("llmops_data_prep for each day (Beam DirectRunner → JSONL + DuckDB)"):
-        data_prep(mode)
-    with timeline.phase(f"llmops_finetune v1: {mode.v1_conf} (base model → LoRA → MLflow → registry)"):
-        v1 = versions["v1: first model"] = finetune(mode, d1, mode.v1_conf)
-    with timeline.phase(f"llmops_evaluate {v1} (metrics, benchmark, safety, simulated review, gate)"):
-        evaluations[v1] = evaluate(mode, d1, v1)
-    with timeline.phase(f"llmops_deploy {v1}: first deployment takes 100% → champion"):
-        deploy(mode, f"{d1}T06:00:00+00:00", v1, None)
-    with timeline.phase(f"llmops_finetune v2 (the scheduled retrain): {mode.v2_conf}"):
-        v2 = versions["v2: retrained (good challenger)"] = finetune(mode, d3, mode.v2_conf)
-    with timeline.phase(f"llmops_evaluate {v2} against the champion {v1} and the base model"):
-        evaluations[v2] = evaluate(mode, d3, v2)
-    with timeline.phase(f"llmops_deploy {v2} as a {mode.canary_percent}% canary (A/B), smoke-tested"):
-        deploy(mode, f"{d3}T06:00:00+00:00", v2, mode.canary_percent)
-    with timeline.phase(f"traffic: {mode.requests} requests, 10% off-domain, simulated users"):
-        traffic(mode, seed=1, off_domain=0.1, toxic=0.0)
-    with timeline.phase("llmops_monitoring: metrics, drift, A/B test → promote"):
-        print(
-            "  demo-size policy: "
-            + ", ".join(f"{k.split('__')[-1].lower()}={v}" for k, v in mode.monitoring_env.items())
-        )
+
+    def p4():
+        versions[V1] = finetune(mode, d1, mode.v1_conf)
+
+    def p5():
+        evaluations[v(V1)] = evaluate(mode, d1, v(V1))
+
+    def p7():
+        versions[V2] = finetune(mode, d3, mode.v2_conf)
+
+    def p8():
+        evaluations[v(V2)] = evaluate(mode, d3, v(V2))
+
+    def p11():
+        policy = ", ".join(f"{k.split('__')[-1].lower()}={x}" for k, x in mode.monitoring_env.items())
+        print("  demo-size policy: " + policy)
         monitor(mode, expect="promote")
-    with timeline.phase(f"prompt-only release ({v2} + {PROMPT_ONLY}) that cannot pass its smoke test"):
-        deploy_expecting_smoke_failure(mode, f"{d3}T07:00:00+00:00", v2, PROMPT_ONLY)
-    with timeline.phase(f"bad challenger {UNSAFE_VERSION}: built on purpose, deployed by hand as a canary"):
+
+    def p13():
         build_unsafe_model()
         versions["bad challenger (on purpose)"] = UNSAFE_VERSION
         deploy(mode, f"{d3}T08:00:00+00:00", UNSAFE_VERSION, mode.canary_percent)
-    with timeline.phase("traffic, then llmops_monitoring → rollback"):
+
+    def p14():
         traffic(mode, seed=2, off_domain=0.0, toxic=0.05)
         monitor(mode, expect="rollback")
+
+    phases = [
+        ("prompts: validate, check versions, publish bundles", p1),
+        (
+            f"raw data: {len(mode.days)} days, seed {mode.seed}, ~{mode.scale} records/day",
+            lambda: raw_data(mode),
+        ),
+        ("llmops_data_prep for each day (Beam DirectRunner → JSONL + DuckDB)", lambda: data_prep(mode)),
+        (f"llmops_finetune v1: {mode.v1_conf} (base model → LoRA → MLflow → registry)", p4),
+        ("llmops_evaluate v1 (metrics, benchmark, safety, simulated review, gate)", p5),
+        (
+            "llmops_deploy v1: the first deployment takes 100% → champion",
+            lambda: deploy(mode, f"{d1}T06:00:00+00:00", v(V1), None),
+        ),
+        (f"llmops_finetune v2 (the scheduled retrain): {mode.v2_conf}", p7),
+        ("llmops_evaluate v2 against the champion (v1) and the base model", p8),
+        (
+            f"llmops_deploy v2 as a {mode.canary_percent}% canary (A/B), smoke-tested",
+            lambda: deploy(mode, f"{d3}T06:00:00+00:00", v(V2), mode.canary_percent),
+        ),
+        (
+            f"traffic: {mode.requests} requests, 10% off-domain, simulated users",
+            lambda: traffic(mode, seed=1, off_domain=0.1, toxic=0.0),
+        ),
+        ("llmops_monitoring: metrics, drift, A/B test → promote", p11),
+        (
+            f"prompt-only release (v2 + {PROMPT_ONLY}) that cannot pass its smoke test",
+            lambda: deploy_expecting_smoke_failure(mode, f"{d3}T07:00:00+00:00", v(V2), PROMPT_ONLY),
+        ),
+        (f"bad challenger {UNSAFE_VERSION}: built on purpose, deployed by hand as a canary", p13),
+        ("traffic, then llmops_monitoring → rollback", p14),
+    ]
+    timeline = Timeline(total=len(phases))
+    for number, (title, body) in enumerate(phases, start=1):
+        if number < args.start:
+            timeline.done.append((f"{title} (skipped: --from {args.start})", 0.0))
+            continue
+        with timeline.phase(title):
+            body()
+        state_file.write_text(json.dumps(state, indent=2, default=str))
 
     print("\n" + "═" * 100 + "\nSummary")
     summary(versions, evaluations)
