@@ -52,11 +52,11 @@ $(TOOLS_VENV)/.llmops-lock.sha256: $(TOOLS_LOCK)
 init: venv ## Initialise the local platform home (.llmops/)
 	@$(PY) -m llmops_factory.platform init
 
-demo: init ## Run the whole lifecycle on the local target
-	@$(PY) scripts/demo.py
+demo: init ## Run the whole lifecycle on the local target (DEMO_ARGS="--from N" resumes at phase N)
+	@$(PY) scripts/demo.py $(DEMO_ARGS)
 
 demo-fast: init ## The same story in its small mode (fewer records and requests)
-	@$(PY) scripts/demo.py --fast
+	@$(PY) scripts/demo.py --fast $(DEMO_ARGS)
 
 test: init tools lint ## Lint, then run the whole test suite (what CI runs)
 	@$(PY) -m pytest
