@@ -169,6 +169,7 @@ def llmops_monitoring():
         decision=decision.output,
         alerts=alerts.output,
         action=action.output,
+        features=watched.output,
     )
 
     roles >> [metrics, drift, extracted, decision]

@@ -109,6 +109,10 @@ def test_features_are_written_once_per_day_and_drift_is_named(local_home):
     alerts = day_alerts(rows, {"requests": 41}, None, None, {}, get_settings().monitoring, watched)
     assert [a.metric for a in alerts] == ["prompt_feature_drift"]
     assert "prompt_chars" in alerts[0].message
+    from llmops_factory.monitoring.report import render_html
+
+    page = render_html("2026-01-05", {"models": []}, None, None, None, None, [], features=watched)
+    assert "<h2>Prompt features</h2>" in page and "<td>prompt_chars</td>" in page and "drifted" in page
 
     # the same prompts again: the same features (fixed projection)
     _run(ExtractFeatures, roles=ROLES)

@@ -229,9 +229,11 @@ def render_html(
     action: Mapping[str, Any] | None,
     history: Sequence[Mapping[str, Any]],
     events: Sequence[Mapping[str, Any]] = (),
+    features: Mapping[str, Any] | None = None,
 ) -> str:
     """A self-contained HTML page: figures, latency distribution, cost / unsafe / drift trends, A/B table,
-    and ``events``: the deployment events (deploy, promote, rollback, …) of the A/B window."""
+    ``events``: the deployment events (deploy, promote, rollback, …) of the A/B window, and the prompt
+    features' divergence from their training reference."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -299,6 +301,18 @@ def render_html(
             f"drifted: {drift['drifted']}</p><ol>"
             + "".join(f"<li>{e(t)} ({p:.2f})</li>" for t, p in drift.get("top_examples", []))
             + "</ol>"
+        )
+    if features and features.get("computed"):
+        cells = "".join(
+            f"<tr><td>{e(name)}</td><td>{value:.4f}</td><td>{'drifted' if value > features['threshold'] else ''}"
+            "</td></tr>"
+            for name, value in sorted(features["divergence"].items(), key=lambda kv: -kv[1])
+        )
+        parts.append(
+            f"<h2>Prompt features</h2><p>Jensen-Shannon divergence of {features['n_current']} prompts against "
+            f"the training reference {e(str(features.get('reference_id')))} ({features['n_reference']} "
+            f"prompts); threshold {features['threshold']:.3f}. Watching only.</p>"
+            f"<table border=1><tr><th>feature</th><th>JS divergence</th><th></th></tr>{cells}</table>"
         )
     if events:
         cols = (

@@ -348,12 +348,21 @@ def _aware(value: _dt.datetime) -> _dt.datetime:
 class WriteReport(Step):
     """The day's HTML report with plots, stored under ``reports/monitoring/<ds>/report.html``."""
 
-    template_fields: Sequence[str] = ("metrics", "drift", "decision", "alerts", "action")
+    template_fields: Sequence[str] = ("metrics", "drift", "decision", "alerts", "action", "features")
 
     def __init__(
-        self, *, metrics: Any, drift: Any, decision: Any, alerts: Any, action: Any, **kwargs: Any
+        self,
+        *,
+        metrics: Any,
+        drift: Any,
+        decision: Any,
+        alerts: Any,
+        action: Any,
+        features: Any = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.features = features
         self.metrics, self.drift, self.decision, self.alerts, self.action = (
             metrics,
             drift,
@@ -376,7 +385,15 @@ class WriteReport(Step):
             if _aware(ev["event_time"]) >= since
         ]
         html = render_html(
-            day, self.metrics, self.drift, self.decision, self.alerts, self.action, history, events
+            day,
+            self.metrics,
+            self.drift,
+            self.decision,
+            self.alerts,
+            self.action,
+            history,
+            events,
+            features=self.features,
         )
         relative = f"reports/monitoring/{day}/report.html"
         target = platform.storage_root() / relative
