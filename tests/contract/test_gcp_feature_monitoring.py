@@ -210,3 +210,51 @@ def test_the_feature_tables_are_loaded_by_partition_and_the_reference_once(env):
     assert (
         only["query"]["query"] == "DELETE FROM `acme-llmops.llmops.prompt_features` WHERE feature_date = @day"
     )
+
+
+def _watch(monkeypatch, enabled: bool):
+    import numpy as np
+
+    from llmops_plugins.platform.gcp import GcpPlatform
+    from llmops_plugins.stages.monitoring import VertexFeatureMonitor, WatchFeatures
+
+    monkeypatch.setenv("LLMOPS_GCP__MODEL_MONITORING__ENABLED", str(enabled).lower())
+    rng = np.random.default_rng(0)
+
+    def rows(table, columns, **where):
+        return [{c: float(rng.normal()) for c in columns} for _ in range(30)]
+
+    context = {
+        "run_id": "scheduled__2026-01-06",
+        "dag": SimpleNamespace(dag_id="llmops_monitoring"),
+        "task": SimpleNamespace(task_id="watch_features"),
+        "data_interval_start": END,
+        "data_interval_end": END,
+    }
+    step = WatchFeatures(
+        task_id="watch_features",
+        roles={"champion_version": "v1", "registry_versions": {"champion": "4"}},
+        features={"computed": True, "reference_id": RID, "day": "2026-01-05"},
+    )
+    with (
+        mock.patch.object(GcpPlatform, "warehouse") as warehouse,
+        mock.patch.object(VertexFeatureMonitor, "ensure", return_value={"job": "j/1"}) as ensure,
+    ):
+        warehouse.return_value.rows.side_effect = rows
+        out = step.execute(context)
+    return out, ensure, warehouse
+
+
+def test_watch_features_on_gcp_checks_the_day_and_drives_the_monitor(env, monkeypatch):
+    out, ensure, warehouse = _watch(monkeypatch, enabled=True)
+    ensure.assert_called_once_with("2026-01-05", START, END, RID, "4")
+    assert out["computed"] and out["vertex"] == {"job": "j/1"} and set(out["divergence"]) == set(FEATURES)
+    tables = [c.args[0] for c in warehouse.return_value.rows.call_args_list]
+    assert tables == ["prompt_feature_reference", "prompt_features"]
+    assert warehouse.return_value.rows.call_args_list[1].kwargs == {"feature_date": "2026-01-05"}
+
+
+def test_vertex_model_monitoring_can_be_turned_off(env, monkeypatch):
+    out, ensure, _ = _watch(monkeypatch, enabled=False)
+    ensure.assert_not_called()
+    assert out["computed"] and "vertex" not in out

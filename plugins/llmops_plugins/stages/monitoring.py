@@ -768,7 +768,7 @@ class VertexFeatureMonitor:
         from llmops_factory.errors import TaskInputError
         from llmops_plugins.platform.gcp import VertexModelRegistry
 
-        model = VertexModelRegistry(self.settings)._parent()
+        model = VertexModelRegistry(self.settings).model_resource()
         if model is None or not registry_version:
             raise TaskInputError(
                 f"Vertex AI Model Monitoring needs the champion's registry model: model "
