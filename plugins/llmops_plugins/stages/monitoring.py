@@ -555,7 +555,7 @@ def snapshot_prompts(root, snapshot: str, size: int) -> tuple[list[str], list[st
     folder = root / layout.dataset_split(snapshot, "train")
     parts = (
         sorted(
-            (p for p in folder.iterdir() if p.name.startswith("part-") and p.name.endswith(".jsonl")),
+            (p for p in folder.iterdir() if p.name.endswith(".jsonl")),
             key=lambda p: p.name,
         )
         if folder.exists()
