@@ -7,7 +7,11 @@ fixed row of numbers (:data:`FEATURES`):
 * ``emb_pc01`` … ``emb_pc08`` — the prompt's all-MiniLM-L6-v2 embedding projected on the first eight
   principal components of the **training reference**: a PCA (scikit-learn) fitted once on the champion's
   training-snapshot prompts and stored beside the reference features (:class:`Projection`, a JSON file),
-  so every later day is projected on the same axes and days stay comparable.
+  so every later day is projected on the same axes and days stay comparable;
+* ``emb_center_cos`` and ``emb_residual`` — from the same stored projection: the cosine of the
+  embedding to the reference's centroid, and the length of what the eight components leave unexplained
+  (the PCA reconstruction error). Prompts unlike the training data move these two most: a new topic may
+  sit anywhere on the in-domain axes, but it lies farther from the centroid and outside the subspace.
 
 The training reference gets the same features from the same text function, and
 :func:`feature_drift` compares a day with the reference per feature: the Jensen-Shannon divergence
@@ -33,7 +37,10 @@ from llmops_factory.errors import DeterministicError
 COMPONENTS = 8
 LENGTH_FEATURES = ("prompt_chars", "prompt_words")
 EMBEDDING_FEATURES = tuple(f"emb_pc{i:02d}" for i in range(1, COMPONENTS + 1))
-FEATURES = LENGTH_FEATURES + EMBEDDING_FEATURES
+#: where a prompt lies against the reference as a whole: cosine to its centroid, and the distance left
+#: outside the principal components (a PCA reconstruction error: high for prompts unlike the reference)
+NOVELTY_FEATURES = ("emb_center_cos", "emb_residual")
+FEATURES = LENGTH_FEATURES + EMBEDDING_FEATURES + NOVELTY_FEATURES
 #: bump when the feature definitions change: a new version is a new reference (never mixed with old days)
 ALGORITHM = "pca8-v1"
 MIN_REFERENCE = 20
@@ -59,6 +66,7 @@ class Projection:
     fitted_date: str
 
     def apply(self, embeddings: np.ndarray) -> np.ndarray:
+        """One row per embedding: the :data:`COMPONENTS` coordinates, then :data:`NOVELTY_FEATURES`."""
         x = np.asarray(embeddings, dtype=np.float64)
         mean = np.asarray(self.mean, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != mean.shape[0]:
@@ -66,7 +74,13 @@ class Projection:
                 f"projection {self.reference_id}: embeddings of shape {x.shape} do not match its "
                 f"{mean.shape[0]} dimensions"
             )
-        return (x - mean) @ np.asarray(self.components, dtype=np.float64).T
+        components = np.asarray(self.components, dtype=np.float64)
+        centred = x - mean
+        coordinates = centred @ components.T
+        residual = np.linalg.norm(centred - coordinates @ components, axis=1)
+        norms = np.linalg.norm(x, axis=1) * (np.linalg.norm(mean) or 1.0)
+        center_cos = (x @ mean) / np.where(norms > 0, norms, 1.0)
+        return np.column_stack([coordinates, center_cos, residual])
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -142,7 +156,8 @@ def feature_rows(
     rows = []
     for text, values in zip(texts, projected, strict=True):
         row = {"prompt_chars": float(len(text)), "prompt_words": float(len(text.split()))}
-        row.update({name: float(v) for name, v in zip(EMBEDDING_FEATURES, values, strict=True)})
+        names = EMBEDDING_FEATURES + NOVELTY_FEATURES
+        row.update({name: float(v) for name, v in zip(names, values, strict=True)})
         rows.append(row)
     return rows
 

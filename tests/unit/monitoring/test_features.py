@@ -104,7 +104,8 @@ def _rows(rng, n, shift=0.0, words=8.0):
             "prompt_words": float(rng.poisson(words)),
             **{
                 f: float(rng.normal(shift if f == "emb_pc01" else 0.0, 1))
-                for f in features.EMBEDDING_FEATURES
+                for f in features.FEATURES
+                if f not in features.LENGTH_FEATURES
             },
         }
         for _ in range(n)
