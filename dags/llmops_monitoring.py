@@ -16,8 +16,9 @@ its day (metrics, alerts, report, deployment event) and never acts twice.
 3. `detect_drift` — MiniLM embeddings of a sample of the day's prompts against the training split's
    prompts: domain-classifier AUC and MMD permutation test, thresholds from settings.
 4. `extract_features` — the day's prompts as flattened numeric features for tabular monitoring
-   (`prompt_features`, the day replaced): characters, words and the MiniLM embedding projected on 8
-   principal components of the champion's training snapshot (a PCA fitted once per snapshot, kept in
+   (`prompt_features`, the day replaced): characters, words, the MiniLM embedding projected on 8
+   principal components of the champion's training snapshot, its cosine to the snapshot's centroid and
+   its PCA reconstruction error (a PCA fitted once per snapshot, kept in
    `monitoring/features/reference/<reference_id>/` with the reference's own features,
    `prompt_feature_reference`). A deterministic sample of `monitoring.feature_sample` requests.
 5. `watch_features` — each feature's Jensen-Shannon divergence against the reference (threshold
@@ -60,7 +61,8 @@ its day (metrics, alerts, report, deployment event) and never acts twice.
   most drifted prompts; if the traffic is legitimate, add it to the raw data and retrain.
 - `prompt_feature_drift` (warning): prompt features moved away from the training reference (which
   features, by how much). Nothing is acted on. `prompt_chars` / `prompt_words`: prompts got longer or
-  shorter (a client change, pasted documents); `emb_pc*`: new topics — read it with
+  shorter (a client change, pasted documents); `emb_residual` / `emb_center_cos`: prompts unlike the
+  training data (new topics, other languages); `emb_pc*`: a different mix of known topics — read it with
   `embedding_drift_auc` and the report's most drifted prompts. On gcp, Vertex AI Model Monitoring sends
   its own e-mail for the same day; its job (`<use_case>-prompt-features-<day>`) shows the distributions.
 - `unparseable_payload` (warning): logged responses that are not JSON were counted and excluded. Check

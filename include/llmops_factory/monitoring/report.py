@@ -180,7 +180,8 @@ def day_alerts(
                 f"{features.get('reference_id')} (Jensen-Shannon divergence above "
                 f"{features['threshold']:.3f}): {listed}. Watching only, no action is taken: compare with "
                 "embedding_drift_auc and the report's most drifted prompts; prompt_chars / prompt_words "
-                "mean longer or shorter prompts, emb_pc* a change of topic. On gcp the Vertex AI Model "
+                "mean longer or shorter prompts, emb_residual / emb_center_cos prompts unlike the training data, "
+                "emb_pc* another mix of known topics. On gcp the Vertex AI Model "
                 "Monitoring job of the day has the distributions.",
                 value=float(features["max_divergence"]),
                 threshold=float(features["threshold"]),
