@@ -388,7 +388,7 @@ class MonitoringSettings(BaseModel):
         default=None, description="Local target: POST each alert as JSON here too."
     )
     feature_sample: int = Field(
-        default=2000,
+        default=1000,
         ge=20,
         description="Logged prompts of the day turned into flattened numeric features (prompt_features).",
     )
@@ -399,11 +399,12 @@ class MonitoringSettings(BaseModel):
         "reference holds (prompt_feature_reference).",
     )
     feature_drift_threshold: float = Field(
-        default=0.1,
+        default=0.02,
         gt=0,
         le=1,
         description="Jensen-Shannon divergence (base 2) of one prompt feature against the training reference "
-        "above which it drifted: the local check's and Vertex AI Model Monitoring's alert threshold.",
+        "above which it drifted: the local check's and Vertex AI Model Monitoring's alert threshold "
+        "(calibrated with benchmarks/bench_monitoring.py --only features).",
     )
     feature_bins: int = Field(
         default=10,
