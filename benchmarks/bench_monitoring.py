@@ -1,10 +1,12 @@
 """Monitoring benchmark: the day's metrics over 100k logged requests, the decision policy on
 simulated A/B traffic (false-rollback rate, requests needed to roll back a 2x-unsafe challenger), and
 the drift detector with the real embedder (all-MiniLM-L6-v2): detection rate on days with 10% and 30%
-off-domain prompts and the false-alarm rate over in-domain days.
+off-domain prompts and the false-alarm rate over in-domain days; and the same for the prompt features
+of tabular monitoring (per-feature Jensen-Shannon divergence), with their extraction throughput.
 
     python benchmarks/bench_monitoring.py [--requests 100000] [--trials 200] [--drift-days 20]
     python benchmarks/bench_monitoring.py --only drift
+    python benchmarks/bench_monitoring.py --only features [--feature-days 20] [--feature-sample 800]
 
 Drift days: the reference is the customer questions of one generated day (the data generator's
 support chats, as the training snapshot holds them); each in-domain day is another generated day (other
@@ -234,12 +236,102 @@ def bench_drift(days: int) -> None:
     )
 
 
+def bench_features(days: int, sample: int | None = None) -> None:
+    """The prompt features of tabular monitoring on the same days: extraction throughput (embed +
+    project) and the per-feature Jensen-Shannon check's false alarms and detections at the settings'
+    threshold and a few others (a day alarms when any feature is above the threshold). ``sample``:
+    prompts a day (default ``monitoring.feature_sample``); 30% off-domain needs ``sample`` ≤ 840 with the
+    252 distinct off-domain prompts."""
+    import random
+    import tempfile
+    from pathlib import Path
+
+    from llmops_factory.datagen.traffic import off_domain_prompts
+    from llmops_factory.monitoring import embeddings, features
+
+    m = MonitoringSettings()
+    cache: dict[str, np.ndarray] = {}
+
+    def embed(texts) -> np.ndarray:
+        missing = sorted({t for t in texts if t not in cache})
+        if missing:
+            for t, v in zip(missing, embeddings.embed(missing), strict=True):
+                cache[t] = v
+        return np.stack([cache[t] for t in texts])
+
+    off = [checks.instance_text(p) for p in off_domain_prompts()]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        reference_texts = _questions("2026-01-01", 1, m.feature_reference_size, folder)
+        t0 = time.perf_counter()
+        vectors = embed(reference_texts)
+        projection = features.fit_projection(
+            vectors,
+            reference="bench-pca8-v1",
+            embedding_model=embeddings.MODEL_NAME,
+            fitted_date="2026-01-01",
+        )
+        reference = features.feature_rows(reference_texts, projection, embed)
+        fit_s = time.perf_counter() - t0
+        start = dt.date(2026, 2, 1)
+        results: dict[float, list] = {0.0: [], 0.1: [], 0.3: []}
+        extract_s, check_s = [], []
+        for i in range(days):
+            day = (start + dt.timedelta(days=i)).isoformat()
+            today = _questions(day, 100 + i, sample or m.feature_sample, folder)
+            rng = random.Random(i)
+            for share in results:
+                if share and i >= max(10, days // 2):
+                    continue
+                k = min(round(len(today) * share), len(off))
+                texts = rng.sample(off, k) + rng.sample(today, len(today) - k)
+                t1 = time.perf_counter()
+                rows = features.feature_rows(texts, projection, embed)
+                if not share:  # a day's own prompts are embedded here first: the extraction throughput
+                    extract_s.append((time.perf_counter() - t1) / len(texts) * 1000)
+                t2 = time.perf_counter()
+                r = features.feature_drift(
+                    reference, rows, threshold=m.feature_drift_threshold, bins=m.feature_bins
+                )
+                check_s.append(time.perf_counter() - t2)
+                results[share].append(r)
+                top = max(r.divergence, key=r.divergence.get)
+                print(
+                    f"  {day} off-domain {k / len(texts):.0%} ({k} of {len(texts)}): max JS {r.divergence[top]:.3f} ({top}) -> "
+                    f"drifted={r.drifted or 'none'}",
+                    flush=True,
+                )
+    for share, rs in results.items():
+        hits = sum(bool(r.drifted) for r in rs)
+        worst = np.array([max(r.divergence.values()) for r in rs])
+        label = "false alarms, in-domain days" if not share else f"detected, {share:.0%} off-domain days"
+        print(
+            f"features {label}: {hits}/{len(rs)} = {hits / len(rs):.0%} (max JS per day: mean "
+            f"{worst.mean():.3f}, max {worst.max():.3f})"
+        )
+    for limit in (0.005, 0.0075, 0.01, 0.015, 0.02, 0.05, m.feature_drift_threshold):
+        rates = ", ".join(
+            f"{'false alarms' if not share else f'{share:.0%} detected'} "
+            f"{sum(max(r.divergence.values()) > limit for r in rs)}/{len(rs)}"
+            for share, rs in results.items()
+        )
+        print(f"features at JS threshold {limit}: {rates}")
+    print(
+        f"features: {sample or m.feature_sample} prompts/day vs {len(reference)} reference prompts, JS threshold "
+        f"{m.feature_drift_threshold}, {m.feature_bins} bins; projection fitted in {fit_s:.1f} s (embeddings "
+        f"included); extraction {np.median(extract_s):.1f} s per 1000 prompts (embed + project, uncached, "
+        f"median); JS check {np.median(check_s) * 1000:.0f} ms/day median"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--drift-days", type=int, default=20)
-    parser.add_argument("--only", choices=["policy", "day", "drift"], default=None)
+    parser.add_argument("--feature-days", type=int, default=20)
+    parser.add_argument("--feature-sample", type=int, default=None)
+    parser.add_argument("--only", choices=["policy", "day", "drift", "features"], default=None)
     args = parser.parse_args()
     if args.only in (None, "policy"):
         bench_policy(args.trials)
@@ -247,6 +339,8 @@ def main() -> None:
         bench_day(args.requests)
     if args.only in (None, "drift"):
         bench_drift(args.drift_days)
+    if args.only in (None, "features"):
+        bench_features(args.feature_days, args.feature_sample)
 
 
 if __name__ == "__main__":

@@ -15,18 +15,30 @@ its day (metrics, alerts, report, deployment event) and never acts twice.
    responses per model; counts and latency over every logged request).
 3. `detect_drift` — MiniLM embeddings of a sample of the day's prompts against the training split's
    prompts: domain-classifier AUC and MMD permutation test, thresholds from settings.
-4. `decide` — A/B tests over the last `monitoring.ab_window_days` days (two-proportion tests on unsafe,
+4. `extract_features` — the day's prompts as flattened numeric features for tabular monitoring
+   (`prompt_features`, the day replaced): characters, words, the MiniLM embedding projected on 8
+   principal components of the champion's training snapshot, its cosine to the snapshot's centroid and
+   its PCA reconstruction error (a PCA fitted once per snapshot, kept in
+   `monitoring/features/reference/<reference_id>/` with the reference's own features,
+   `prompt_feature_reference`). A deterministic sample of `monitoring.feature_sample` requests.
+5. `watch_features` — each feature's Jensen-Shannon divergence against the reference (threshold
+   `monitoring.feature_drift_threshold`), as `feature_js_<feature>` metrics; on gcp it also sets up
+   Vertex AI Model Monitoring over the same tables (one model monitor `<use_case>-prompt-features`,
+   updated in place when the champion or the settings change, and one monitoring job per day) which
+   e-mails `alert_email` and the `gcp.model_monitoring.notification_channels`. Watching only: the
+   decision below never reads it.
+6. `decide` — A/B tests over the last `monitoring.ab_window_days` days (two-proportion tests on unsafe,
    error and positive-feedback rates, Mann-Whitney and bootstrap on latency, cost) and the decision
    policy: `promote`, `hold`, `rollback` or `none`, with every reason.
-5. `write_metrics` — the day's `monitoring_metrics` rows (replaced); on gcp also Cloud Monitoring custom
+7. `write_metrics` — the day's `monitoring_metrics` rows (replaced); on gcp also Cloud Monitoring custom
    metrics `custom.googleapis.com/llmops/<metric>`, on which Terraform's alert policies fire.
-6. `raise_alerts` — the `alerts` table; locally also a message per alert in `.llmops/outbox/alerts/`
+8. `raise_alerts` — the `alerts` table; locally also a message per alert in `.llmops/outbox/alerts/`
    (and a webhook POST when `monitoring.webhook_url` is set).
-7. `act` — promote (100% to the challenger, `champion` alias moves, old champion kept at 0% as
+9. `act` — promote (100% to the challenger, `champion` alias moves, old champion kept at 0% as
    fallback) or rollback (100% to the champion, challenger undeployed, `challenger` alias back on the
    champion); the endpoint is read back to verify, then a `deployment_events` row is written.
-8. `retire_fallback` — undeploys a fallback once its promotion is older than `monitoring.fallback_hours`.
-9. `write_report` — HTML with plots at `reports/monitoring/<ds>/report.html` (path in the task's XCom).
+10. `retire_fallback` — undeploys a fallback once its promotion is older than `monitoring.fallback_hours`.
+11. `write_report` — HTML with plots at `reports/monitoring/<ds>/report.html` (path in the task's XCom).
 
 `resolve_roles`, `act` and `retire_fallback` run in the `llmops_endpoint` pool shared with
 `llmops_deploy`, so two DAGs never move traffic at the same time.
@@ -47,6 +59,12 @@ its day (metrics, alerts, report, deployment event) and never acts twice.
   training prompt, or deploy the new prompt as its own challenger.
 - `embedding_drift_auc` (warning): today's prompts differ from the training data. The report lists the
   most drifted prompts; if the traffic is legitimate, add it to the raw data and retrain.
+- `prompt_feature_drift` (warning): prompt features moved away from the training reference (which
+  features, by how much). Nothing is acted on. `prompt_chars` / `prompt_words`: prompts got longer or
+  shorter (a client change, pasted documents); `emb_residual` / `emb_center_cos`: prompts unlike the
+  training data (new topics, other languages); `emb_pc*`: a different mix of known topics — read it with
+  `embedding_drift_auc` and the report's most drifted prompts. On gcp, Vertex AI Model Monitoring sends
+  its own e-mail for the same day; its job (`<use_case>-prompt-features-<day>`) shows the distributions.
 - `unparseable_payload` (warning): logged responses that are not JSON were counted and excluded. Check
   the serving container's response shape.
 - `champion_missing` (critical): the champion alias points at a version not on the endpoint. Nothing is
@@ -58,6 +76,15 @@ its day (metrics, alerts, report, deployment event) and never acts twice.
 - `compute_metrics` / `decide` *missing price*: set `prices.machine_hourly_usd.<machine>`; fails without
   retries. A query error names the SQL file.
 - `detect_drift` with fewer than 10 prompts or reference prompts: logged, drift not computed (no alert).
+- `extract_features` *… model_card.json does not exist / names no dataset snapshot_version*: the
+  champion's training snapshot is unknown, so there is no reference; check `models/<version>/`. *…
+  holds no training example* / *not valid JSON*: the snapshot's train split named in the message is
+  missing or damaged; rebuild it with `llmops_finetune`. No champion yet: skipped (logged, no alert).
+  Requests without prompt text are counted in the log and excluded.
+- `watch_features` with fewer than 10 feature rows: logged, not computed. On gcp *Vertex AI Model
+  Monitoring needs the champion's registry model*: deploy a champion, or set
+  `gcp.model_monitoring.enabled=false`. A re-run finds the monitor and the day's job by display name
+  and creates neither twice; to make Vertex AI re-read a day, delete that day's job first.
 - `act` *split after the move is …*: the endpoint changed under the run. Read it back (admin API / console)
   and re-run the day: the action is idempotent.
 - `write_metrics` / `raise_alerts` / `write_report`: safe to clear; each replaces its own day.
@@ -82,9 +109,11 @@ from llmops_plugins.stages.monitoring import (
     ComputeMetrics,
     DecideAB,
     DetectDrift,
+    ExtractFeatures,
     RaiseAlerts,
     ResolveRoles,
     RetireFallback,
+    WatchFeatures,
     WriteMetrics,
     WriteReport,
 )
@@ -108,9 +137,22 @@ def llmops_monitoring():
         task_id="compute_metrics", roles=roles.output, execution_timeout=dt.timedelta(minutes=30)
     )
     drift = DetectDrift(task_id="detect_drift", execution_timeout=dt.timedelta(minutes=30))
+    extracted = ExtractFeatures(
+        task_id="extract_features", roles=roles.output, execution_timeout=dt.timedelta(minutes=30)
+    )
+    watched = WatchFeatures(
+        task_id="watch_features",
+        roles=roles.output,
+        features=extracted.output,
+        execution_timeout=dt.timedelta(minutes=30),
+    )
     decision = DecideAB(task_id="decide", roles=roles.output, execution_timeout=dt.timedelta(minutes=30))
     written = WriteMetrics(
-        task_id="write_metrics", metrics=metrics.output, drift=drift.output, roles=roles.output
+        task_id="write_metrics",
+        metrics=metrics.output,
+        drift=drift.output,
+        roles=roles.output,
+        features=watched.output,
     )
     alerts = RaiseAlerts(
         task_id="raise_alerts",
@@ -118,6 +160,7 @@ def llmops_monitoring():
         drift=drift.output,
         decision=decision.output,
         roles=roles.output,
+        features=watched.output,
     )
     action = ActOnDecision(task_id="act", decision=decision.output, roles=roles.output, **endpoint_task)
     retire = RetireFallback(task_id="retire_fallback", roles=roles.output, **endpoint_task)
@@ -128,11 +171,13 @@ def llmops_monitoring():
         decision=decision.output,
         alerts=alerts.output,
         action=action.output,
+        features=watched.output,
     )
 
-    roles >> [metrics, drift, decision]
-    [metrics, drift] >> written
-    [metrics, drift, decision] >> alerts
+    roles >> [metrics, drift, extracted, decision]
+    extracted >> watched
+    [metrics, drift, watched] >> written
+    [metrics, drift, watched, decision] >> alerts
     decision >> action >> retire
     [written, alerts, retire] >> report
 

@@ -106,6 +106,16 @@ def report(*parts: str) -> str:
     return "reports/" + "/".join(_segment(p, "report path part") for p in parts)
 
 
+def prompt_features(ds: str | _dt.date) -> str:
+    """``monitoring/features/dt=YYYY-MM-DD/``: one day's prompt features (loaded into ``prompt_features``)."""
+    return f"monitoring/features/dt={partition_date(ds)}/"
+
+
+def feature_reference(reference_id: str) -> str:
+    """``monitoring/features/reference/<reference_id>/``: a training reference's projection and features."""
+    return f"monitoring/features/reference/{_segment(reference_id, 'reference_id')}/"
+
+
 def join(root: str, relative: str) -> str:
     """Join a root URI or folder (``gs://bucket``, ``file:///x``, ``/x``) and a layout path."""
     return root.rstrip("/") + "/" + relative.lstrip("/")

@@ -129,6 +129,34 @@ class ServingSettings(BaseModel):
     )
 
 
+class ModelMonitoringSettings(BaseModel):
+    """Vertex AI Model Monitoring (v2) over the prompt features: one model monitor, a job per day."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Set up Vertex AI Model Monitoring over prompt_features and run its job for each day.",
+    )
+    display_name: str | None = Field(
+        default=None, description="Display name of the model monitor (default: <use_case>-prompt-features)."
+    )
+    notification_channels: list[str] = Field(
+        default_factory=list,
+        description="Cloud Monitoring notification channels (projects/<p>/notificationChannels/<id>) the "
+        "monitor alerts; Terraform's monitoring module outputs them.",
+    )
+    alert_emails: list[str] = Field(
+        default_factory=list,
+        description="E-mail addresses the monitor alerts (default: alert_email).",
+    )
+    enable_cloud_logging: bool = Field(
+        default=True, description="Also write the monitor's anomalies to Cloud Logging."
+    )
+    output_prefix: str | None = Field(
+        default=None,
+        description="gs:// folder of the monitoring jobs' results (default: gs://<bucket>/monitoring/vertex/).",
+    )
+
+
 class GcpSettings(BaseModel):
     project_id: str | None = Field(default=None, description="Google Cloud project id.")
     region: str = Field(default="europe-west4", description="Region of Vertex AI, Dataflow and buckets.")
@@ -151,6 +179,7 @@ class GcpSettings(BaseModel):
     dataflow: DataflowSettings = Field(default_factory=DataflowSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    model_monitoring: ModelMonitoringSettings = Field(default_factory=ModelMonitoringSettings)
 
     @property
     def storage_root(self) -> str:
@@ -357,6 +386,31 @@ class MonitoringSettings(BaseModel):
     )
     webhook_url: str | None = Field(
         default=None, description="Local target: POST each alert as JSON here too."
+    )
+    feature_sample: int = Field(
+        default=1000,
+        ge=20,
+        description="Logged prompts of the day turned into flattened numeric features (prompt_features).",
+    )
+    feature_reference_size: int = Field(
+        default=1000,
+        ge=20,
+        description="Training-snapshot prompts the feature projection (PCA) is fitted on and the feature "
+        "reference holds (prompt_feature_reference).",
+    )
+    feature_drift_threshold: float = Field(
+        default=0.02,
+        gt=0,
+        le=1,
+        description="Jensen-Shannon divergence (base 2) of one prompt feature against the training reference "
+        "above which it drifted: the local check's and Vertex AI Model Monitoring's alert threshold "
+        "(calibrated with benchmarks/bench_monitoring.py --only features).",
+    )
+    feature_bins: int = Field(
+        default=10,
+        ge=2,
+        le=100,
+        description="Quantile bins of the reference per feature for the local Jensen-Shannon check.",
     )
 
 

@@ -239,7 +239,7 @@ def test_composer_env_values_load_as_settings(monkeypatch: pytest.MonkeyPatch) -
         value = (
             "1"
             if name.endswith(("_COUNT", "_WORKERS", "_PERCENT"))
-            else ("gcp" if name == "LLMOPS_TARGET" else "x")
+            else ('["x"]' if name.endswith("_CHANNELS") else ("gcp" if name == "LLMOPS_TARGET" else "x"))
         )
         monkeypatch.setenv(name, value)
     settings = load_settings()

@@ -18,9 +18,14 @@ ENDPOINT_WIDE = "*"
 
 
 def metric_rows(
-    day: str, metrics: Mapping[str, Any], drift: Mapping[str, Any] | None, run_id: str
+    day: str,
+    metrics: Mapping[str, Any],
+    drift: Mapping[str, Any] | None,
+    run_id: str,
+    features: Mapping[str, Any] | None = None,
 ) -> list[dict]:
-    """``monitoring_metrics`` rows of the day (one per model version and metric, drift once)."""
+    """``monitoring_metrics`` rows of the day (one per model version and metric; drift and the prompt
+    features' Jensen-Shannon divergences, ``feature_js_<feature>``, once for the endpoint)."""
     rows = []
     for model in metrics.get("models", []):
         for name, (value, n) in sorted(model["metrics"].items()):
@@ -62,6 +67,21 @@ def metric_rows(
                     "metric": name,
                     "value": float(drift[key]),
                     "n": int(drift["n_current"]),
+                    "dag_run_id": run_id,
+                    "role": "endpoint",
+                }
+            )
+    if features and features.get("computed"):
+        for name, value in sorted(features["divergence"].items()):
+            rows.append(
+                {
+                    "metric_date": day,
+                    "endpoint": None,
+                    "model_version": ENDPOINT_WIDE,
+                    "prompt_version": None,
+                    "metric": f"feature_js_{name}",
+                    "value": float(value),
+                    "n": int(features["n_current"]),
                     "dag_run_id": run_id,
                     "role": "endpoint",
                 }
@@ -110,6 +130,7 @@ def day_alerts(
     decision: Mapping[str, Any] | None,
     roles: Mapping[str, Any],
     monitoring: Any,
+    features: Mapping[str, Any] | None = None,
 ) -> list[Alert]:
     """Every alert of the day (see :mod:`llmops_factory.monitoring.alerts`)."""
     out: list[Alert] = []
@@ -147,6 +168,23 @@ def day_alerts(
                 f"{observability.metric('embedding_drift_auc').alert.runbook}",
                 value=float(drift["auc"]),
                 threshold=threshold("embedding_drift_auc", monitoring),
+            )
+        )
+    if features and features.get("computed") and features.get("drifted"):
+        listed = ", ".join(f"{f} {features['divergence'][f]:.3f}" for f in features["drifted"][:5])
+        out.append(
+            Alert(
+                "prompt_feature_drift",
+                "warning",
+                f"{len(features['drifted'])} prompt feature(s) drifted from the training reference "
+                f"{features.get('reference_id')} (Jensen-Shannon divergence above "
+                f"{features['threshold']:.3f}): {listed}. Watching only, no action is taken: compare with "
+                "embedding_drift_auc and the report's most drifted prompts; prompt_chars / prompt_words "
+                "mean longer or shorter prompts, emb_residual / emb_center_cos prompts unlike the training data, "
+                "emb_pc* another mix of known topics. On gcp the Vertex AI Model "
+                "Monitoring job of the day has the distributions.",
+                value=float(features["max_divergence"]),
+                threshold=float(features["threshold"]),
             )
         )
     if roles.get("champion_missing") and roles.get("champion_version"):
@@ -192,9 +230,11 @@ def render_html(
     action: Mapping[str, Any] | None,
     history: Sequence[Mapping[str, Any]],
     events: Sequence[Mapping[str, Any]] = (),
+    features: Mapping[str, Any] | None = None,
 ) -> str:
     """A self-contained HTML page: figures, latency distribution, cost / unsafe / drift trends, A/B table,
-    and ``events``: the deployment events (deploy, promote, rollback, …) of the A/B window."""
+    ``events``: the deployment events (deploy, promote, rollback, …) of the A/B window, and the prompt
+    features' divergence from their training reference."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -262,6 +302,18 @@ def render_html(
             f"drifted: {drift['drifted']}</p><ol>"
             + "".join(f"<li>{e(t)} ({p:.2f})</li>" for t, p in drift.get("top_examples", []))
             + "</ol>"
+        )
+    if features and features.get("computed"):
+        cells = "".join(
+            f"<tr><td>{e(name)}</td><td>{value:.4f}</td><td>{'drifted' if value > features['threshold'] else ''}"
+            "</td></tr>"
+            for name, value in sorted(features["divergence"].items(), key=lambda kv: -kv[1])
+        )
+        parts.append(
+            f"<h2>Prompt features</h2><p>Jensen-Shannon divergence of {features['n_current']} prompts against "
+            f"the training reference {e(str(features.get('reference_id')))} ({features['n_reference']} "
+            f"prompts); threshold {features['threshold']:.3f}. Watching only.</p>"
+            f"<table border=1><tr><th>feature</th><th>JS divergence</th><th></th></tr>{cells}</table>"
         )
     if events:
         cols = (

@@ -170,6 +170,11 @@ class VertexModelRegistry:
         )
         return found[0].name if found else None
 
+    def model_resource(self) -> str | None:
+        """``projects/…/locations/…/models/<id>`` of the use case's registry model, None before the first
+        upload (what Vertex AI Model Monitoring targets)."""
+        return self._parent()
+
     def register(
         self,
         *,

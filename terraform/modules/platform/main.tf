@@ -50,6 +50,8 @@ locals {
       LLMOPS_GCP__SERVING__MAX_REPLICA_COUNT  = tostring(var.serving_replicas.max)
       LLMOPS_DEPLOY__CANARY_PERCENT           = tostring(var.canary_traffic_percent)
       LLMOPS_ALERT_EMAIL                      = var.alert_emails[0]
+      # Vertex AI Model Monitoring of the prompt features alerts the same channels as the alert policies
+      LLMOPS_GCP__MODEL_MONITORING__NOTIFICATION_CHANNELS = jsonencode(module.monitoring.notification_channels)
     },
     var.serving_accelerator_type == "NONE" ? { LLMOPS_GCP__SERVING__ACCELERATOR_COUNT = "0" } : {},
   )
