@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import time
 
 import duckdb
@@ -120,12 +121,12 @@ def bench_day(n: int) -> None:
     embeddings.embed(["warm-up"])  # the model load, paid once per task process
     scorer = checks.ResponseChecks(m.toxicity_threshold)
     setup_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = daily.day_metrics(
         query, roles, **interval, monitoring=m, prices=Prices(), scorer=scorer, embed=embeddings.embed
     )
-    metrics_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    metrics_s, metrics_cpu = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
     sample = query("request_sample", {**interval, "per_model": m.drift_sample})
     current = [checks.instance_text(r["instance"]) for r in sample][: m.drift_sample]
     reference = [QUESTIONS[i % len(QUESTIONS)].format(k=i) for i in range(m.drift_reference_size)]
@@ -137,18 +138,19 @@ def bench_day(n: int) -> None:
         mmd_alpha=m.drift_mmd_alpha,
         permutations=m.drift_permutations,
     )
-    drift_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    drift_s, drift_cpu = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
     evidence, _ = daily.ab_evidence(query, roles, **interval, monitoring=m, prices=Prices(), scorer=scorer)
     action = daily.decision(evidence, m).action
-    ab_s = time.perf_counter() - t0
+    ab_s, ab_cpu = time.perf_counter() - t0, time.process_time() - c0
     total = metrics_s + drift_s + ab_s
     print(
         f"day over {n} synthetic logged requests (90/10 split; load into DuckDB {load:.1f} s, not part of "
-        f"the DAG): compute_metrics {metrics_s:.1f} s (score sample {m.score_sample}/model, relevance "
-        f"{m.relevance_sample}/model), detect_drift {drift_s:.1f} s ({len(current)} vs {len(reference)} "
-        f"prompts, drifted={drifted.drifted}), decide {ab_s:.1f} s (A/B up to {m.ab_max_per_arm}/arm, "
-        f"{action}); sum {total:.1f} s plus {setup_s:.1f} s model loads per process; requests counted "
+        f"the DAG): compute_metrics {metrics_s:.1f} s / {metrics_cpu:.1f} CPU s (score sample {m.score_sample}/model, relevance "
+        f"{m.relevance_sample}/model), detect_drift {drift_s:.1f} s / {drift_cpu:.1f} CPU s ({len(current)} vs {len(reference)} "
+        f"prompts, drifted={drifted.drifted}), decide {ab_s:.1f} s / {ab_cpu:.1f} CPU s (A/B up to {m.ab_max_per_arm}/arm, "
+        f"{action}); sum {total:.1f} s / {metrics_cpu + drift_cpu + ab_cpu:.1f} CPU s (load average "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}) plus {setup_s:.1f} s model loads per process; requests counted "
         f"{result['requests']}"
     )
 
