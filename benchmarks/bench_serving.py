@@ -2,6 +2,8 @@
 
     PYTHONPATH=include:trainer python benchmarks/bench_serving.py                 # demo-size model (minutes)
     PYTHONPATH=include:trainer python benchmarks/bench_serving.py --quick         # fewer requests, smoke run
+    PYTHONPATH=include:trainer python benchmarks/bench_serving.py --size tiny     # small model: endpoint costs stand out
+    PYTHONPATH=include:trainer python benchmarks/bench_serving.py --sections overhead --requests 16
 
 Prints:
 
@@ -327,6 +329,9 @@ class SteadyLoad:
             t.join()
 
 
+SECTIONS = ("latency", "overhead", "batching", "split", "fuzz", "canary")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
@@ -339,9 +344,19 @@ def main() -> None:
     parser.add_argument("--split-requests", type=int, default=10_000)
     parser.add_argument("--fuzz-requests", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=None, help="torch threads per serving container")
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run (default all: {','.join(SECTIONS)}); cold start always runs",
+    )
     args = parser.parse_args()
     if args.quick:
         args.requests, args.split_requests, args.fuzz_requests = 16, 500, 500
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    sys.stdout.reconfigure(line_buffering=True)  # figures appear as each section ends, also in a log file
 
     from llmops_factory.endpoint import LocalEndpoint
     from llmops_factory.endpoint.process import ServingProcess, free_port
@@ -352,19 +367,22 @@ def main() -> None:
     storage.mkdir(parents=True)
     t0 = time.perf_counter()
     merged = build_model(storage, args.model_steps, args.size)
+    v2_uri = (storage / "models" / "bench-v2" / "merged").as_uri()
     import psutil
 
+    def loadavg() -> str:
+        return ", ".join(f"{x:.1f}" for x in psutil.getloadavg())
+
     arch = "hidden 256, 4 layers, vocab 4096" if args.size == "demo" else "hidden 32, 2 layers, vocab 1024"
-    loadavg = ", ".join(f"{x:.1f}" for x in psutil.getloadavg())
     print(
         f"model: {args.size} ({arch}), built in {time.perf_counter() - t0:.1f} s; "
-        f"machine: {psutil.cpu_count()} CPUs, load average {loadavg}"
+        f"machine: {psutil.cpu_count()} CPUs, load average {loadavg()}; sections: {', '.join(sections)}"
     )
     env = {"LLMOPS_SERVE_THREADS": str(args.threads)} if args.threads else {}
     os.environ.update(env)
     n_new = args.max_new_tokens
 
-    # Cold start of one serving container, alone.
+    # Cold start of one serving container, alone; the latency section also calls it directly.
     model = DeployedModel(
         id="1",
         model_version="bench-v1",
@@ -375,11 +393,11 @@ def main() -> None:
     )
     proc = ServingProcess(model, storage.as_uri(), work / "logs")
     cold = proc.wait_healthy(300)
-    container_url = proc.predict_url
-    direct = {c: load(container_url, c, args.requests, n_new) for c in (1, 4, 8)}
+    print(f"cold start (container process start -> healthy): {cold:.1f} s (load average {loadavg()})")
+    direct = {}
+    if "latency" in sections:
+        direct = {c: load(proc.predict_url, c, args.requests, n_new) for c in (1, 4, 8)}
     proc.stop()
-
-    inproc = in_process(merged, storage, n_new, args.threads)
 
     endpoint = LocalEndpoint("bench", home, free_port(), flush_interval_s=2.0, env=env).start()
     try:
@@ -387,109 +405,115 @@ def main() -> None:
             champion = admin.deploy("bench-v1", merged.as_uri(), "support_assistant@1.0.0")
             champion_id = champion["deployed_model"]["id"]
             url = endpoint.url + "/v1/predict"
-            via = {c: load(url, c, args.requests, n_new) for c in (1, 4, 8)}
-            unbatched = admin.deploy(
-                "bench-v1",
-                merged.as_uri(),
-                "support_assistant@1.0.0",
-                env={"LLMOPS_SERVE_MAX_BATCH_SIZE": "1", **env},
-            )["deployed_model"]["id"]
-            off = load(endpoint.url + f"/v1/deployed-models/{unbatched}/predict", 8, args.requests, n_new)
-            admin.undeploy(unbatched)
-
-            print(f"\n== latency and throughput (greedy, {n_new} new tokens)")
-            print(f"{'':>22} {'conc':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>7}")
-            for name, table in (("serving container", direct), ("endpoint", via)):
-                for c, r in table.items():
-                    print(
-                        f"{name:>22} {c:>4} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['p99_ms']:8.1f} {r['throughput_rps']:7.2f}"
-                    )
-            paired = paired_overhead(inproc, url, args.requests, n_new)
-            print(f"{'in-process generate':>22} {1:>4} {paired['inproc_p50']:8.1f}")
             print(
-                f"endpoint overhead vs in-process generate, paired requests at concurrency 1: median ratio "
-                f"{paired['ratio']:.3f}x (p50 {paired['endpoint_p50']:.1f} ms vs {paired['inproc_p50']:.1f} ms)"
+                f"deploy through the endpoint (to healthy, traffic switched): {champion['start_seconds']:.1f} s"
             )
-            print(
-                f"micro-batching at concurrency 8: {via[8]['throughput_rps']:.2f} req/s batched vs "
-                f"{off['throughput_rps']:.2f} req/s one row at a time ({via[8]['throughput_rps'] / off['throughput_rps']:.2f}x)"
-            )
-            print(
-                f"cold start (container process start -> healthy): {cold:.1f} s; deploy through the endpoint: "
-                f"{champion['start_seconds']:.1f} s"
-            )
-            errors = {
-                k: v
-                for r in (*direct.values(), *via.values(), off)
-                for k, v in r["statuses"].items()
-                if k != 200
-            }
-            print(f"non-200 answers during the latency runs: {sum(errors.values())} {errors or ''}")
-
-            # Observed split.
-            second = admin.deploy(
-                "bench-v2",
-                (storage / "models" / "bench-v2" / "merged").as_uri(),
-                "support_assistant@1.1.0",
-                traffic_split={"0": 10, champion_id: 90},
-            )
-            second_id = second["deployed_model"]["id"]
-            split_run = load(url, 8, args.split_requests, 1)
-            share = split_run["served"].get(second_id, 0) / max(sum(split_run["served"].values()), 1) * 100
-            print(
-                f"\n== traffic split over {args.split_requests} requests: configured 90/10, observed "
-                f"{100 - share:.2f}/{share:.2f} ({split_run['throughput_rps']:.0f} req/s, "
-                f"non-200: {sum(v for k, v in split_run['statuses'].items() if k != 200)})"
-            )
-            admin.flush()
-            stats = admin.get()["log_writer"]
-            print(
-                f"prediction_log rows written: {stats['written_rows'].get('prediction_log', 0)} "
-                f"(sampling rate 1.0), failed flushes {stats['failed_flushes']}, dropped {stats['dropped_rows']}"
-            )
-
-            # Fuzz.
-            pids = serving_pids(endpoint.pid)
-            before = rss_mb(pids)
-            t0 = time.perf_counter()
-            statuses = fuzz(endpoint.url, args.fuzz_requests, 8, seed=7)
-            after = rss_mb(pids)
-            fivexx = sum(v for k, v in statuses.items() if isinstance(k, int) and k >= 500)
-            transport = sum(v for k, v in statuses.items() if not isinstance(k, int))
-            print(
-                f"\n== {args.fuzz_requests} fuzzed malformed requests in {time.perf_counter() - t0:.1f} s: "
-                f"5xx {fivexx}, transport errors {transport}, statuses {dict(sorted(statuses.items(), key=str))}"
-            )
-            print(
-                f"RSS endpoint + {len(pids) - 1} containers: {before:.0f} MiB before, {after:.0f} MiB after "
-                f"({after - before:+.0f} MiB); still healthy: {admin.health()['status']}"
-            )
-
-            # Canary change and rollback under steady load.
-            admin.undeploy(second_id, {champion_id: 100})
-            with SteadyLoad(url, 4, n_new) as steady:
-                time.sleep(2)
-                t_change = time.perf_counter()
-                canary = admin.deploy(
-                    "bench-v2",
-                    (storage / "models" / "bench-v2" / "merged").as_uri(),
-                    "support_assistant@1.1.0",
-                    traffic_split={"0": 10, champion_id: 90},
+            non_200: Counter = Counter()
+            if "latency" in sections:
+                via = {c: load(url, c, args.requests, n_new) for c in (1, 4, 8)}
+                print(f"\n== latency and throughput (greedy, {n_new} new tokens, load average {loadavg()})")
+                print(f"{'':>22} {'conc':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>7}")
+                for name, table in (("serving container", direct), ("endpoint", via)):
+                    for c, r in table.items():
+                        print(
+                            f"{name:>22} {c:>4} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['p99_ms']:8.1f} "
+                            f"{r['throughput_rps']:7.2f}"
+                        )
+                        non_200.update({k: v for k, v in r["statuses"].items() if k != 200})
+                print(
+                    f"non-200 answers during the latency runs: {sum(non_200.values())} {dict(non_200) or ''}"
                 )
-                canary_id = canary["deployed_model"]["id"]
-                time.sleep(3)
-                admin.set_traffic_split({champion_id: 50, canary_id: 50})
-                time.sleep(3)
-                admin.set_traffic_split({champion_id: 100, canary_id: 0})  # rollback: traffic first
-                admin.undeploy(canary_id)  # then the model, once its in-flight requests are done
-                changes_s = time.perf_counter() - t_change
-                time.sleep(2)
-            failed = sum(v for k, v in steady.statuses.items() if k != 200)
-            print(
-                f"\n== canary deploy (10%) -> 50/50 -> rollback + undeploy under steady load (concurrency 4, "
-                f"{changes_s:.1f} s of changes): {sum(steady.statuses.values())} requests, {failed} failed "
-                f"{dict(steady.statuses)}; served by canary: {steady.served.get(canary_id, 0)}"
-            )
+            if "overhead" in sections:
+                inproc = in_process(merged, storage, n_new, args.threads)
+                paired = paired_overhead(inproc, url, args.requests, n_new)
+                print(
+                    f"\n== endpoint overhead vs in-process generate, {args.requests} paired requests at "
+                    f"concurrency 1 (load average {loadavg()}): median ratio {paired['ratio']:.3f}x "
+                    f"(p50 {paired['endpoint_p50']:.1f} ms vs {paired['inproc_p50']:.1f} ms, "
+                    f"+{paired['endpoint_p50'] - paired['inproc_p50']:.1f} ms)"
+                )
+                del inproc
+            if "batching" in sections:
+                on = load(url, 8, args.requests, n_new)
+                unbatched = admin.deploy(
+                    "bench-v1",
+                    merged.as_uri(),
+                    "support_assistant@1.0.0",
+                    env={"LLMOPS_SERVE_MAX_BATCH_SIZE": "1", **env},
+                )["deployed_model"]["id"]
+                off = load(endpoint.url + f"/v1/deployed-models/{unbatched}/predict", 8, args.requests, n_new)
+                admin.undeploy(unbatched)
+                print(
+                    f"\n== micro-batching at concurrency 8: {on['throughput_rps']:.2f} req/s batched vs "
+                    f"{off['throughput_rps']:.2f} req/s one row at a time "
+                    f"({on['throughput_rps'] / off['throughput_rps']:.2f}x; load average {loadavg()})"
+                )
+
+            if "split" in sections:
+                second = admin.deploy(
+                    "bench-v2", v2_uri, "support_assistant@1.1.0", traffic_split={"0": 10, champion_id: 90}
+                )
+                second_id = second["deployed_model"]["id"]
+                split_run = load(url, 8, args.split_requests, 1)
+                served = sum(split_run["served"].values())
+                share = split_run["served"].get(second_id, 0) / max(served, 1) * 100
+                print(
+                    f"\n== traffic split over {args.split_requests} requests: configured 90/10, observed "
+                    f"{100 - share:.2f}/{share:.2f} ({split_run['throughput_rps']:.0f} req/s, "
+                    f"non-200: {sum(v for k, v in split_run['statuses'].items() if k != 200)}; "
+                    f"load average {loadavg()})"
+                )
+                admin.flush()
+                stats = admin.get()["log_writer"]
+                print(
+                    f"prediction_log rows written: {stats['written_rows'].get('prediction_log', 0)} "
+                    f"(sampling rate 1.0), failed flushes {stats['failed_flushes']}, dropped {stats['dropped_rows']}"
+                )
+                admin.undeploy(second_id, {champion_id: 100})
+
+            if "fuzz" in sections:
+                pids = serving_pids(endpoint.pid)
+                before = rss_mb(pids)
+                t0 = time.perf_counter()
+                statuses = fuzz(endpoint.url, args.fuzz_requests, 8, seed=7)
+                after = rss_mb(pids)
+                fivexx = sum(v for k, v in statuses.items() if isinstance(k, int) and k >= 500)
+                transport = sum(v for k, v in statuses.items() if not isinstance(k, int))
+                print(
+                    f"\n== {args.fuzz_requests} fuzzed malformed requests in {time.perf_counter() - t0:.1f} s: "
+                    f"5xx {fivexx}, transport errors {transport}, statuses "
+                    f"{dict(sorted(statuses.items(), key=str))}"
+                )
+                print(
+                    f"RSS endpoint + {len(pids) - 1} containers: {before:.0f} MiB before, {after:.0f} MiB after "
+                    f"({after - before:+.0f} MiB); still healthy: {admin.health()['status']}"
+                )
+
+            if "canary" in sections:
+                with SteadyLoad(url, 4, n_new) as steady:
+                    time.sleep(2)
+                    t_change = time.perf_counter()
+                    canary = admin.deploy(
+                        "bench-v2",
+                        v2_uri,
+                        "support_assistant@1.1.0",
+                        traffic_split={"0": 10, champion_id: 90},
+                    )
+                    canary_id = canary["deployed_model"]["id"]
+                    time.sleep(3)
+                    admin.set_traffic_split({champion_id: 50, canary_id: 50})
+                    time.sleep(3)
+                    admin.set_traffic_split({champion_id: 100, canary_id: 0})  # rollback: traffic first
+                    admin.undeploy(canary_id)  # then the model, once its in-flight requests are done
+                    changes_s = time.perf_counter() - t_change
+                    time.sleep(2)
+                failed = sum(v for k, v in steady.statuses.items() if k != 200)
+                print(
+                    f"\n== canary deploy (10%) -> 50/50 -> rollback + undeploy under steady load (concurrency 4, "
+                    f"{changes_s:.1f} s of changes): {sum(steady.statuses.values())} requests, {failed} failed "
+                    f"{dict(steady.statuses)}; served by canary: {steady.served.get(canary_id, 0)} "
+                    f"(load average {loadavg()})"
+                )
     finally:
         code = endpoint.stop()
         print(f"\nendpoint stopped (status {code}); work folder {work}")
