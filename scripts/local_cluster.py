@@ -174,6 +174,20 @@ class LocalCluster:
             proc = self.procs.get(name)
             if proc is not None:
                 stop_process_group(proc, grace_s=20)
+        self.stop_endpoint()
+
+    def stop_endpoint(self) -> None:
+        """A deployment run starts the local endpoint server on its own (it outlives the task, as an
+        endpoint does): stop it with the cluster."""
+        if not any((self.home / "endpoints").glob("*/endpoint.pid")):
+            return
+        subprocess.run(
+            ["timeout", "-s", "KILL", "120", sys.executable, "-m", "llmops_factory.endpoint", "stop"],
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+        )
 
     def log_tails(self, chars: int = 3000) -> str:
         out = []
