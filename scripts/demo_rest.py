@@ -45,13 +45,12 @@ DATA_PREP, FINETUNE, EVALUATE, DEPLOY, MONITORING = (
     "llmops_deploy",
     "llmops_monitoring",
 )
-RETRY_STATUS = {502, 503, 504}  # SQLite metadata DB busy, api-server restarting a worker
 
 
 class AirflowApi(LocalCluster):
     """The REST client of :class:`LocalCluster`, pointed at a running ``make airflow``: its login is
-    the standalone one, and busy answers (503 while the scheduler holds the SQLite lock, a dropped
-    connection) are retried, so the UI can be used at the same time."""
+    the standalone one; busy answers (503 while the scheduler holds the SQLite lock) and dropped
+    connections are retried, so the UI can be used at the same time."""
 
     def __init__(self, base_url: str, home: Path, user: str, password: str) -> None:
         super().__init__(home, {"AIRFLOW__API__BASE_URL": base_url}, guard_s=0)
@@ -72,19 +71,16 @@ class AirflowApi(LocalCluster):
 
         for attempt in range(20):
             try:
-                resp = self.client.request(method, path, **kwargs)
+                resp = super().request(method, path, **kwargs)  # retries busy answers
             except httpx.TransportError:
                 if attempt == 19:
                     raise
                 time.sleep(3)
                 continue
-            if resp.status_code == 401 and attempt == 0:  # token expired: sign in again
-                self._client.close()
-                self._client = None
-                continue
-            if resp.status_code not in RETRY_STATUS:
+            if resp.status_code != 401 or attempt > 0:
                 return resp
-            time.sleep(3)
+            self._client.close()  # the token expired: sign in again
+            self._client = None
         return resp
 
     def log_tails(self, chars: int = 3000) -> str:

@@ -36,6 +36,14 @@ FINISHED = {"success", "failed"}
 USER, PASSWORD = "admin", "local-cluster"
 
 
+BUSY_RETRIES = 20
+
+
+def busy(resp) -> bool:
+    """The API could not take the metadata DB's lock (SQLite): nothing was done, try again."""
+    return resp.status_code in (502, 503, 504) or (resp.status_code == 500 and "Database error" in resp.text)
+
+
 class ClusterError(RuntimeError):
     """The cluster did not start, or a run did not reach the expected state; the message has log tails."""
 
@@ -248,7 +256,15 @@ class LocalCluster:
         return self._client
 
     def request(self, method: str, path: str, **kwargs: Any):
-        return self.client.request(method, path, **kwargs)
+        """One API call. On the SQLite metadata DB the API answers 503, or 500 "Database error" when its
+        audit-log write loses the lock, while the scheduler writes: such answers are retried (the
+        request did not take effect), as a client of any busy API retries a 503."""
+        for _ in range(BUSY_RETRIES):
+            resp = self.client.request(method, path, **kwargs)
+            if not busy(resp):
+                return resp
+            time.sleep(3)
+        return resp
 
     def get(self, path: str, **kwargs: Any) -> Any:
         resp = self.request("GET", path, **kwargs)
