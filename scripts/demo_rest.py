@@ -242,10 +242,10 @@ def data_prep_backfill(api: AirflowApi, mode: demo.Mode) -> None:
         "reprocess_behavior": "completed",  # a second story re-runs the days (idempotent outputs)
         "max_active_runs": len(mode.days),
     }
-    resp = api.request("POST", "/api/v2/backfills", json=body)
-    if resp.status_code != 200:
-        sys.exit(f"FAILED: POST /api/v2/backfills {body}: {resp.status_code} {resp.text[:2000]}")
-    backfill = resp.json()
+    try:
+        backfill = api.create_backfill(body)
+    except ClusterError as exc:
+        sys.exit(f"FAILED: {exc}")
     print(
         f"  backfill {backfill['id']}: POST /api/v2/backfills {mode.days[0]} → {mode.days[-1]} "
         f"(reprocess completed)\n    UI: {api.base_url}/dags/{DATA_PREP}/backfills"

@@ -40,8 +40,12 @@ BUSY_RETRIES = 20
 
 
 def busy(resp) -> bool:
-    """The API could not take the metadata DB's lock (SQLite): nothing was done, try again."""
-    return resp.status_code in (502, 503, 504) or (resp.status_code == 500 and "Database error" in resp.text)
+    """The API could not take the metadata DB's lock (SQLite, 503): nothing was done, try again.
+
+    Not a 500 "Database error": that one can come from the audit-log write *after* the request's own
+    change was committed, so a retry could do it twice (:meth:`LocalCluster.create_backfill` shows how
+    to recover from it)."""
+    return resp.status_code in (502, 503, 504)
 
 
 class ClusterError(RuntimeError):
@@ -256,9 +260,8 @@ class LocalCluster:
         return self._client
 
     def request(self, method: str, path: str, **kwargs: Any):
-        """One API call. On the SQLite metadata DB the API answers 503, or 500 "Database error" when its
-        audit-log write loses the lock, while the scheduler writes: such answers are retried (the
-        request did not take effect), as a client of any busy API retries a 503."""
+        """One API call. On the SQLite metadata DB the API answers 503 while the scheduler writes: the
+        request did not take effect and is retried, as a client of any busy API retries a 503."""
         for _ in range(BUSY_RETRIES):
             resp = self.client.request(method, path, **kwargs)
             if not busy(resp):
@@ -284,6 +287,25 @@ class LocalCluster:
             "conf": dict(conf or {}),
         }
         return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
+
+    def create_backfill(self, body: Mapping[str, Any]) -> dict:
+        """``POST /api/v2/backfills``; returns the backfill. When the answer is an error although the
+        backfill was created (the audit-log write after the commit lost the SQLite lock: 500, and a
+        retry then says 409 "already a running backfill"), the running backfill of the same range is
+        returned instead."""
+        resp = self.request("POST", "/api/v2/backfills", json=dict(body))
+        if resp.status_code == 200:
+            return resp.json()
+        if resp.status_code in (409, 500):
+            time.sleep(3)
+            running = self.get("/api/v2/backfills", params={"dag_id": body["dag_id"], "limit": 100})
+            for backfill in running["backfills"]:
+                same = backfill["from_date"][:10] == body["from_date"][:10] and (
+                    backfill["to_date"][:10] == body["to_date"][:10]
+                )
+                if backfill.get("completed_at") is None and same:
+                    return backfill
+        raise ClusterError(f"POST /api/v2/backfills {dict(body)}: {resp.status_code} {resp.text[:2000]}")
 
     def run(self, dag_id: str, run_id: str) -> dict:
         return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}")
