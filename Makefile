@@ -73,8 +73,8 @@ airflow: init ## Publish the prompts, then start Airflow (UI, scheduler, trigger
 airflow-demo: init ## `make airflow` with the demo story's settings (LLMOPS_DEMO_FAST=1: small mode)
 	@$(PY) scripts/airflow_standalone.py --demo
 
-demo-rest: init ## The demo's story through the REST API, against a running `make airflow-demo`
-	@$(PY) scripts/demo_rest.py
+demo-rest: init ## The demo's story through the REST API, against a running `make airflow-demo` (ARGS=--resume picks up an interrupted one)
+	@$(PY) scripts/demo_rest.py $(ARGS)
 
 mlflow: init ## Open the MLflow UI (runs, metrics, model registry) on the local store
 	@echo "MLflow UI: http://127.0.0.1:$(MLFLOW_PORT)   (store $(MLFLOW_TRACKING_URI)) — Ctrl-C to stop"

@@ -261,8 +261,35 @@ def data_prep_backfill(api: AirflowApi, mode: demo.Mode) -> None:
     demo.show_datasets()
 
 
-def finetune(api: AirflowApi, mode: demo.Mode, conf: dict) -> tuple[str, str]:
-    run_id = trigger(api, FINETUNE, None, conf)
+def days_prepared(api: AirflowApi, mode: demo.Mode) -> bool:
+    runs = api.get(
+        f"/api/v2/dags/{DATA_PREP}/dagRuns",
+        params={
+            "logical_date_gte": f"{mode.days[0]}T00:00:00Z",
+            "logical_date_lte": f"{mode.days[-1]}T00:00:00Z",
+            "state": ["success"],
+            "limit": 100,
+        },
+    )["dag_runs"]
+    return {r["logical_date"][:10] for r in runs} >= set(mode.days)
+
+
+def adoptable(api: AirflowApi, dag_id: str, conf: dict) -> str | None:
+    """With ``--resume``: the newest run of ``dag_id`` with this conf that is in flight or succeeded."""
+    runs = api.get(
+        f"/api/v2/dags/{dag_id}/dagRuns",
+        params={"state": ["queued", "running", "success"], "order_by": "-run_after", "limit": 20},
+    )["dag_runs"]
+    for run in runs:
+        if (run.get("conf") or {}) == conf:
+            print(f"  resume: following {dag_id} run {run['dag_run_id']} ({run['state']}), same conf")
+            print(f"    UI: {api.ui_run(dag_id, run['dag_run_id'])}")
+            return run["dag_run_id"]
+    return None
+
+
+def finetune(api: AirflowApi, mode: demo.Mode, conf: dict, resume: bool = False) -> tuple[str, str]:
+    run_id = (resume and adoptable(api, FINETUNE, conf)) or trigger(api, FINETUNE, None, conf)
     wait(api, FINETUNE, run_id, timeout_s=mode.dag_timeout_s)
     return run_id, demo.show_candidate()
 
@@ -357,6 +384,12 @@ def monitor(api: AirflowApi, mode: demo.Mode, expect: str) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--connect-timeout", type=float, default=60, help="seconds to wait for the server")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="pick up an interrupted story: keep the endpoint, skip the backfill when every day is prepared, "
+        "follow fine-tuning runs with the same conf instead of starting new ones",
+    )
     args = parser.parse_args(argv)
     api, record = connect(args.connect_timeout)
     mode = demo.Mode(record["fast"])
@@ -376,7 +409,8 @@ def main(argv: list[str] | None = None) -> None:
     evaluations: dict[str, dict] = {}
 
     with timeline.phase("prompts: validate, check versions, publish bundles"):
-        demo.reset_endpoint()
+        if not args.resume:
+            demo.reset_endpoint()
         demo.prompts()
     with timeline.phase(f"raw data: {len(mode.days)} days, seed {mode.seed}, ~{mode.scale} records/day"):
         demo.raw_data(mode)
@@ -384,18 +418,22 @@ def main(argv: list[str] | None = None) -> None:
         # Unpausing a daily DAG also starts its latest scheduled run (catchup is off): that day's sensor
         # waits for raw data that the story does not generate; nothing in the story depends on it.
         unpause(api, DATA_PREP)
-        data_prep_backfill(api, mode)
+        if args.resume and days_prepared(api, mode):
+            print("  resume: every day already has a successful run")
+            demo.show_datasets()
+        else:
+            data_prep_backfill(api, mode)
     with timeline.phase(f"llmops_finetune v1: {mode.v1_conf} (base model → LoRA → MLflow → registry)"):
         # evaluation and deployment follow the assets: unpaused now, they start from the events
         unpause(api, FINETUNE, EVALUATE, DEPLOY)
-        ft1, v1 = finetune(api, mode, mode.v1_conf)
+        ft1, v1 = finetune(api, mode, mode.v1_conf, args.resume)
         versions["v1: first model"] = v1
     with timeline.phase(f"llmops_evaluate {v1} (asset-triggered; simulated review, sign-off over REST)"):
         ev1, evaluations[v1] = evaluate(api, mode, ft1, v1)
     with timeline.phase(f"llmops_deploy {v1} (asset-triggered): first deployment takes 100% → champion"):
         deploy_from_event(api, mode, ev1)
     with timeline.phase(f"llmops_finetune v2 (the scheduled retrain): {mode.v2_conf}"):
-        ft2, v2 = finetune(api, mode, mode.v2_conf)
+        ft2, v2 = finetune(api, mode, mode.v2_conf, args.resume)
         versions["v2: retrained (good challenger)"] = v2
     with timeline.phase(f"llmops_evaluate {v2} against the champion {v1} and the base model"):
         ev2, evaluations[v2] = evaluate(api, mode, ft2, v2)

@@ -25,9 +25,10 @@ from local_cluster import LocalCluster, free_port  # noqa: E402
 DAYS = ["2026-01-01", "2026-01-02"]
 SENSOR_DAY = "2026-01-03"
 ALL_DAYS = [*DAYS, SENSOR_DAY]
-# The tiny base model and short training of the integration tests, so one fine-tuning run fits CI.
+# A tiny base model and short training, so one fine-tuning run fits CI; 200 pre-training steps (the
+# integration tests' 20 leave a model whose every answer is empty, which evaluation refuses to score).
 TINY_BASE = (
-    "--steps 20 --hidden_size 64 --intermediate_size 128 --num_hidden_layers 2 --num_attention_heads 2"
+    "--steps 200 --hidden_size 64 --intermediate_size 128 --num_hidden_layers 2 --num_attention_heads 2"
 )
 ARTIFACTS = REPO / "build" / "test-artifacts" / "system"
 # Evaluation, deployment and monitoring sized for the tiny model, so each run fits CI. The gate is one a
