@@ -153,6 +153,18 @@ def unpause(api: AirflowApi, *dag_ids: str) -> None:
             print(f"  unpaused {dag_id}: PATCH /api/v2/dags/{dag_id} {{'is_paused': false}}")
 
 
+def pause_while_idle(api: AirflowApi, *dag_ids: str) -> None:
+    """Pause the asset-scheduled DAGs before the backfill (their runs start from the story's triggers,
+    not from each day's dataset event); one with a run in flight is left alone."""
+    for dag_id in dag_ids:
+        busy = api.get(f"/api/v2/dags/{dag_id}/dagRuns", params={"state": ["queued", "running"]})
+        if busy["total_entries"]:
+            print(f"  {dag_id} has a run in flight: left unpaused")
+        elif not api.get(f"/api/v2/dags/{dag_id}")["is_paused"]:
+            api.set_paused(dag_id, True)
+            print(f"  paused {dag_id} while the data is prepared (its asset events must not start it)")
+
+
 # -- runs ---------------------------------------------------------------------------------------------
 def trigger(api: AirflowApi, dag_id: str, logical_date: str | None, conf: dict | None = None) -> str:
     """Trigger a run (``logical_date`` an ISO datetime, or None); a date that already has a run is
@@ -422,6 +434,7 @@ def main(argv: list[str] | None = None) -> None:
             print("  resume: every day already has a successful run")
             demo.show_datasets()
         else:
+            pause_while_idle(api, FINETUNE, EVALUATE, DEPLOY)
             data_prep_backfill(api, mode)
     with timeline.phase(f"llmops_finetune v1: {mode.v1_conf} (base model → LoRA → MLflow → registry)"):
         # evaluation and deployment follow the assets: unpaused now, they start from the events
