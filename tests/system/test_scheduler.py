@@ -224,7 +224,7 @@ def test_finetune_trains_and_registers_a_candidate(cluster, single_runs, figures
     resp = cluster.trigger(FINETUNE, None, FINETUNE_CONF)
     assert resp.status_code == 200, resp.text
     run_id = resp.json()["dag_run_id"]
-    run = cluster.wait_run(FINETUNE, run_id, timeout_s=900)
+    run = cluster.wait_run(FINETUNE, run_id, timeout_s=1800)
     states = cluster.task_states(FINETUNE, run_id)
     assert run["state"] == "success", states
     assert states["cleanup_training_jobs"] == "success"
