@@ -353,7 +353,8 @@ def _endpoint(cluster) -> dict:
 
     port = cluster.env["LLMOPS_LOCAL__ENDPOINT_PORT"]
     folder = endpoint_dir(cluster.home, "support-assistant")
-    return EndpointClient(f"http://127.0.0.1:{port}", token=read_token(folder)).describe()
+    with EndpointClient(f"http://127.0.0.1:{port}", token=read_token(folder)) as client:
+        return client.get()  # GET /v1/admin/endpoint
 
 
 def test_deploy_puts_the_approved_model_on_the_endpoint(cluster, figures):
