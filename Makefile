@@ -34,7 +34,7 @@ export HF_HUB_OFFLINE := 1
 export MLFLOW_TRACKING_URI := sqlite:///$(LLMOPS_LOCAL__HOME)/mlflow/mlflow.db
 export LLMOPS_CHECKOV := $(TOOLS_VENV)/bin/checkov
 
-.PHONY: help venv tools init demo demo-fast test test-fast prompts airflow mlflow bundle lint bench lock clean
+.PHONY: help venv tools init demo demo-fast demo-rest test test-fast prompts airflow airflow-demo mlflow bundle lint bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -69,6 +69,12 @@ prompts: init ## Publish the prompt bundles to the local storage root (idempoten
 
 airflow: init ## Publish the prompts, then start Airflow (UI, scheduler, triggerer) with all DAGs
 	@$(PY) scripts/airflow_standalone.py
+
+airflow-demo: init ## `make airflow` with the demo story's settings (LLMOPS_DEMO_FAST=1: small mode)
+	@$(PY) scripts/airflow_standalone.py --demo
+
+demo-rest: init ## The demo's story through the REST API, against a running `make airflow-demo` (ARGS=--resume picks up an interrupted one)
+	@$(PY) scripts/demo_rest.py $(ARGS)
 
 mlflow: init ## Open the MLflow UI (runs, metrics, model registry) on the local store
 	@echo "MLflow UI: http://127.0.0.1:$(MLFLOW_PORT)   (store $(MLFLOW_TRACKING_URI)) — Ctrl-C to stop"

@@ -10,10 +10,17 @@ that task processes call back to are derived from it unless set explicitly
 
 Ctrl-C (or SIGTERM / SIGHUP, e.g. a closed terminal) stops Airflow: the whole process group it runs
 in gets SIGTERM, then SIGKILL after a grace period, whether Airflow is still starting or already up.
+
+``--demo`` (``make airflow-demo``) runs Airflow with the settings of the demo's story
+(``scripts/demo.py``'s ``Mode.server_env``: demo-size monitoring policy, 50% canary, simulated
+reviewer; ``--fast`` or ``LLMOPS_DEMO_FAST=1`` for the small mode) and records them in
+``$AIRFLOW_HOME/demo-server.json`` while it runs, so ``scripts/demo_rest.py`` finds the server and
+drives the same story through the REST API.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -128,10 +135,31 @@ def _interrupt(signum: int, frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def main() -> int:
+DEMO_SERVER_FILE = "demo-server.json"
+
+
+def demo_server_env(fast: bool) -> dict[str, str]:
+    """The story's server settings, defined once in ``scripts/demo.py`` (``Mode.server_env``)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from demo import Mode
+
+    return Mode(fast).server_env()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--demo", action="store_true", help="run with the settings of the demo's story")
+    parser.add_argument("--fast", action="store_true", help="with --demo: the story's small mode")
+    args = parser.parse_args(argv)
     env = airflow_env(os.environ)
     home = Path(env["AIRFLOW_HOME"])
     base_url = env["AIRFLOW__API__BASE_URL"]
+    demo_file = home / DEMO_SERVER_FILE
+    if args.demo:
+        fast = args.fast or env.get("LLMOPS_DEMO_FAST") == "1"
+        story_env = demo_server_env(fast)
+        env.update(story_env)
+        print("demo settings: " + ", ".join(f"{k}={v}" for k, v in story_env.items()), flush=True)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
     started = time.monotonic()
@@ -163,6 +191,17 @@ def main() -> int:
         )
         for user, password in login.items():
             print(f"login: {user} / {password}")
+        if args.demo:
+            record = {
+                "base_url": base_url,
+                "fast": fast,
+                "story_env": story_env,
+                # the client's CLIs (traffic, raw data) must reach the same endpoint and platform home
+                "llmops_env": {k: v for k, v in env.items() if k.startswith("LLMOPS_")},
+                "pid": os.getpid(),
+            }
+            demo_file.write_text(json.dumps(record, indent=2))
+            print(f"demo settings recorded in {demo_file}: `make demo-rest` drives the story through the API")
         print(f"DAGs folder: {env.get('AIRFLOW__CORE__DAGS_FOLDER')}   — Ctrl-C to stop")
         print("=" * 72 + "\n", flush=True)
         return proc.wait()
@@ -172,6 +211,8 @@ def main() -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
+        if args.demo:
+            demo_file.unlink(missing_ok=True)
         stop_process_group(proc)
 
 

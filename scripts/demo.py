@@ -77,6 +77,16 @@ class Mode:
             "LLMOPS_MONITORING__FEATURE_REFERENCE_SIZE": "200",
         }
 
+    def server_env(self) -> dict[str, str]:
+        """The settings Airflow runs with for the story driven over REST (``make airflow-demo``): the
+        demo-size monitoring policy, the canary share of an asset-triggered deployment and the simulated
+        reviewer (``airflow dags test`` above passes the same values per run)."""
+        return {
+            **self.monitoring_env,
+            "LLMOPS_DEPLOY__CANARY_PERCENT": str(self.canary_percent),
+            "LLMOPS_EVALUATION__REVIEW__MODE": "simulated",
+        }
+
 
 class Timeline:
     """One progress line per phase with its wall time; the table of phases at the end."""
@@ -226,6 +236,11 @@ def raw_data(mode: Mode) -> None:
 def data_prep(mode: Mode) -> None:
     for day in mode.days:
         dag_test("llmops_data_prep", day, mode=mode)
+    show_datasets()
+
+
+def show_datasets() -> None:
+    """Examples per day and split, dead letters by reason (from the warehouse)."""
     rows = query(
         "SELECT CAST(source_date AS VARCHAR), split, count(*) FROM instruction_examples "
         "GROUP BY 1, 2 ORDER BY 1, 2"
@@ -238,9 +253,14 @@ def data_prep(mode: Mode) -> None:
 
 def finetune(mode: Mode, logical_date: str, conf: dict) -> str:
     """One ``llmops_finetune`` run; returns the model version it registered as ``candidate``."""
+    dag_test("llmops_finetune", logical_date, conf, mode=mode)
+    return show_candidate()
+
+
+def show_candidate() -> str:
+    """The registry's ``candidate`` version and its training figures; returns its model version."""
     from llmops_factory import registry
 
-    dag_test("llmops_finetune", logical_date, conf, mode=mode)
     settings = _settings()
     version = registry.get_version_by_alias(settings.use_case, "candidate")
     mv = version.tags.get("model_version")
@@ -274,8 +294,6 @@ def evaluate(mode: Mode, logical_date: str, model_version: str) -> dict:
     sys.path.insert(0, str(REPO / "scripts"))
     from hitl_run import run_with_answer
 
-    from llmops_factory import layout
-
     settings = _settings()
     logs = settings.local.home / "demo-logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -290,15 +308,22 @@ def evaluate(mode: Mode, logical_date: str, model_version: str) -> dict:
         timeout=mode.dag_timeout_s,
         log_path=log,
     )
-    folder = settings.local.storage_root / layout.eval_dir(model_version)
+    return show_evaluation(model_version, happened.get("answered"), f"exit {code}; see {log}")
+
+
+def show_evaluation(model_version: str, answered: str | None, where: str) -> dict:
+    """The gate's decision, the metrics table and the report of ``model_version``'s evaluation."""
+    from llmops_factory import layout
+
+    folder = _settings().local.storage_root / layout.eval_dir(model_version)
     if not (folder / "decision.json").exists():
-        sys.exit(f"FAILED: llmops_evaluate wrote no decision for {model_version} (exit {code}); see {log}")
+        sys.exit(f"FAILED: llmops_evaluate wrote no decision for {model_version} ({where})")
     decision = json.loads((folder / "decision.json").read_text())
     scores = json.loads((folder / "scores.json").read_text())
     print(
         f"  quality gate: {'APPROVED' if decision['approved'] else 'REJECTED'}"
         + (" (human ratings: simulated)" if decision.get("human_simulated") else "")
-        + f"; sign-off: {happened.get('answered') or 'not asked'}"
+        + f"; sign-off: {answered or 'not asked'}"
     )
     for reason in decision["reasons"]:
         print(f"    - {reason}")
@@ -424,9 +449,15 @@ def monitor(mode: Mode, expect: str) -> dict:
 
     tomorrow = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
     out = dag_test("llmops_monitoring", tomorrow, env=mode.monitoring_env, mode=mode)
-    today = (dt.datetime.now(dt.UTC).date()).isoformat()
     found = re.findall(r"\d{4}-\d{2}-\d{2} decision: (\w+) — (.*)", out)
     action, reasons = found[-1] if found else ("unknown", "")
+    return show_decision(action, reasons, expect)
+
+
+def show_decision(action: str, reasons: str, expect: str) -> dict:
+    """Monitoring's decision and reasons, today's alerts, the endpoint and the report; fails when the
+    decision is not the one the story expects."""
+    today = (dt.datetime.now(dt.UTC).date()).isoformat()
     print(f"  decision: {action}")
     for reason in filter(None, reasons.split("; ")):
         print(f"    - {reason.strip()}")

@@ -36,6 +36,18 @@ FINISHED = {"success", "failed"}
 USER, PASSWORD = "admin", "local-cluster"
 
 
+BUSY_RETRIES = 20
+
+
+def busy(resp) -> bool:
+    """The API could not take the metadata DB's lock (SQLite, 503): nothing was done, try again.
+
+    Not a 500 "Database error": that one can come from the audit-log write *after* the request's own
+    change was committed, so a retry could do it twice (:meth:`LocalCluster.create_backfill` shows how
+    to recover from it)."""
+    return resp.status_code in (502, 503, 504)
+
+
 class ClusterError(RuntimeError):
     """The cluster did not start, or a run did not reach the expected state; the message has log tails."""
 
@@ -174,6 +186,20 @@ class LocalCluster:
             proc = self.procs.get(name)
             if proc is not None:
                 stop_process_group(proc, grace_s=20)
+        self.stop_endpoint()
+
+    def stop_endpoint(self) -> None:
+        """A deployment run starts the local endpoint server on its own (it outlives the task, as an
+        endpoint does): stop it with the cluster."""
+        if not any((self.home / "endpoints").glob("*/endpoint.pid")):
+            return
+        subprocess.run(
+            ["timeout", "-s", "KILL", "120", sys.executable, "-m", "llmops_factory.endpoint", "stop"],
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+        )
 
     def log_tails(self, chars: int = 3000) -> str:
         out = []
@@ -234,7 +260,14 @@ class LocalCluster:
         return self._client
 
     def request(self, method: str, path: str, **kwargs: Any):
-        return self.client.request(method, path, **kwargs)
+        """One API call. On the SQLite metadata DB the API answers 503 while the scheduler writes: the
+        request did not take effect and is retried, as a client of any busy API retries a 503."""
+        for _ in range(BUSY_RETRIES):
+            resp = self.client.request(method, path, **kwargs)
+            if not busy(resp):
+                return resp
+            time.sleep(3)
+        return resp
 
     def get(self, path: str, **kwargs: Any) -> Any:
         resp = self.request("GET", path, **kwargs)
@@ -254,6 +287,25 @@ class LocalCluster:
             "conf": dict(conf or {}),
         }
         return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
+
+    def create_backfill(self, body: Mapping[str, Any]) -> dict:
+        """``POST /api/v2/backfills``; returns the backfill. When the answer is an error although the
+        backfill was created (the audit-log write after the commit lost the SQLite lock: 500, and a
+        retry then says 409 "already a running backfill"), the running backfill of the same range is
+        returned instead."""
+        resp = self.request("POST", "/api/v2/backfills", json=dict(body))
+        if resp.status_code == 200:
+            return resp.json()
+        if resp.status_code in (409, 500):
+            time.sleep(3)
+            running = self.get("/api/v2/backfills", params={"dag_id": body["dag_id"], "limit": 100})
+            for backfill in running["backfills"]:
+                same = backfill["from_date"][:10] == body["from_date"][:10] and (
+                    backfill["to_date"][:10] == body["to_date"][:10]
+                )
+                if backfill.get("completed_at") is None and same:
+                    return backfill
+        raise ClusterError(f"POST /api/v2/backfills {dict(body)}: {resp.status_code} {resp.text[:2000]}")
 
     def run(self, dag_id: str, run_id: str) -> dict:
         return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}")

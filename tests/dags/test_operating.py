@@ -178,3 +178,27 @@ def test_run_note_is_retried_when_the_api_is_busy(monkeypatch):
     with httpx.Client(transport=httpx.MockTransport(handler)) as client:
         assert prompt_params.write_run_note({"dag_run": run}, "Prompt x: x@1.0.0", client=client) is True
     assert calls == ["PATCH", "PATCH", "PATCH"]
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_make_airflow_demo_runs_with_the_story_settings_and_they_are_valid(monkeypatch, fast):
+    """`make airflow-demo` exports the demo's one definition of the story's server settings; each is a
+    setting the platform accepts (a canary share over the setting's maximum would fail every deploy)."""
+    import demo
+
+    from llmops_factory.settings import Settings
+
+    env = airflow_standalone.demo_server_env(fast)
+    assert env == demo.Mode(fast).server_env()
+    assert env["LLMOPS_DEPLOY__CANARY_PERCENT"] == "50"
+    assert env["LLMOPS_EVALUATION__REVIEW__MODE"] == "simulated"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert settings.deploy.canary_percent == 50
+    assert settings.evaluation.review.mode == "simulated"
+    assert settings.monitoring.min_samples == int(
+        demo.Mode(fast).monitoring_env["LLMOPS_MONITORING__MIN_SAMPLES"]
+    )
+    out = _make("-n", "airflow-demo")
+    assert "scripts/airflow_standalone.py --demo" in out

@@ -19,17 +19,40 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from local_cluster import LocalCluster  # noqa: E402
+from local_cluster import LocalCluster, free_port  # noqa: E402
 
 # Raw data for these days exists when the cluster starts; SENSOR_DAY's lands while its run waits.
 DAYS = ["2026-01-01", "2026-01-02"]
 SENSOR_DAY = "2026-01-03"
 ALL_DAYS = [*DAYS, SENSOR_DAY]
-# The tiny base model and short training of the integration tests, so one fine-tuning run fits CI.
+# A tiny base model and short training, so one fine-tuning run fits CI; 200 pre-training steps (the
+# integration tests' 20 leave a model whose every answer is empty, which evaluation refuses to score).
 TINY_BASE = (
-    "--steps 20 --hidden_size 64 --intermediate_size 128 --num_hidden_layers 2 --num_attention_heads 2"
+    "--steps 200 --hidden_size 64 --intermediate_size 128 --num_hidden_layers 2 --num_attention_heads 2"
 )
 ARTIFACTS = REPO / "build" / "test-artifacts" / "system"
+# Evaluation, deployment and monitoring sized for the tiny model, so each run fits CI. The gate is one a
+# 20-step model can meet on its own (held-out loss below the base model's, some human rating); the
+# review sample is rated through the Review page's API (mode "human", the default).
+REVIEW_SAMPLE = 3
+SMALL_LIFECYCLE = {
+    "LLMOPS_EVALUATION__REVIEW__SAMPLE_SIZE": str(REVIEW_SAMPLE),
+    "LLMOPS_EVALUATION__REVIEW__MIN_LABELS": str(REVIEW_SAMPLE),
+    "LLMOPS_EVALUATION__REVIEW__POKE_INTERVAL_S": "5",
+    "LLMOPS_EVALUATION__MAX_EVAL_EXAMPLES": "8",
+    "LLMOPS_EVALUATION__MAX_NEW_TOKENS": "16",
+    "LLMOPS_EVALUATION__MAX_BENCHMARK_ITEMS": "24",
+    "LLMOPS_EVALUATION__GATE__MINIMUM": '{"human_rating": 1.0}',
+    "LLMOPS_EVALUATION__GATE__MAXIMUM": '{"pii_leak_rate": 0.5}',
+    "LLMOPS_EVALUATION__GATE__REGRESSION_TOLERANCE": "{}",
+    "LLMOPS_EVALUATION__GATE__BEAT_BASE": '["eval_loss"]',
+    "LLMOPS_MONITORING__MIN_SAMPLES": "10",
+    "LLMOPS_MONITORING__DRIFT_SAMPLE": "30",
+    "LLMOPS_MONITORING__DRIFT_REFERENCE_SIZE": "40",
+    "LLMOPS_MONITORING__DRIFT_PERMUTATIONS": "50",
+    "LLMOPS_MONITORING__RELEVANCE_SAMPLE": "20",
+    "LLMOPS_MONITORING__SCORE_SAMPLE": "40",
+}
 
 
 @pytest.fixture(scope="session")
@@ -52,9 +75,12 @@ def figures(artifacts):
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory, figures):
     home = tmp_path_factory.mktemp("system-home")
-    with LocalCluster.start(
-        home, parallelism=4, days=DAYS, extra_env={"LLMOPS_BASE_MODEL_ARGS": TINY_BASE}
-    ) as c:
+    extra = {
+        "LLMOPS_BASE_MODEL_ARGS": TINY_BASE,
+        "LLMOPS_LOCAL__ENDPOINT_PORT": str(free_port()),  # the deployments' local endpoint
+        **SMALL_LIFECYCLE,
+    }
+    with LocalCluster.start(home, parallelism=4, days=DAYS, extra_env=extra) as c:
         figures["cluster_prepare_s"] = round(c.timings["prepare_s"], 1)
         figures["cluster_start_to_ready_s"] = round(c.timings["healthy_s"], 1)
         yield c

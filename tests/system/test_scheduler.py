@@ -204,13 +204,8 @@ def test_backfill_equals_single_runs(cluster, single_runs, figures):
         "max_active_runs": 3,
     }
     started = time.monotonic()
-    for _ in range(10):  # on the SQLite metadata DB the API answers 503 while the scheduler writes: retry
-        resp = cluster.request("POST", "/api/v2/backfills", json=body)
-        if resp.status_code != 503:
-            break
-        time.sleep(3)
-    assert resp.status_code == 200, resp.text
-    backfill = resp.json()
+    # (on the SQLite metadata DB the API answers 503 while the scheduler writes: the client retries)
+    backfill = cluster.create_backfill(body)
     assert backfill["reprocess_behavior"] == "completed", backfill
     # the completed single runs are cleared and re-run as this backfill's runs (no second run per day)
     runs = cluster.get(f"/api/v2/dags/{DATA_PREP}/dagRuns", params={"limit": 100})["dag_runs"]
@@ -229,7 +224,7 @@ def test_finetune_trains_and_registers_a_candidate(cluster, single_runs, figures
     resp = cluster.trigger(FINETUNE, None, FINETUNE_CONF)
     assert resp.status_code == 200, resp.text
     run_id = resp.json()["dag_run_id"]
-    run = cluster.wait_run(FINETUNE, run_id, timeout_s=900)
+    run = cluster.wait_run(FINETUNE, run_id, timeout_s=1800)
     states = cluster.task_states(FINETUNE, run_id)
     assert run["state"] == "success", states
     assert states["cleanup_training_jobs"] == "success"
@@ -244,3 +239,186 @@ def test_finetune_trains_and_registers_a_candidate(cluster, single_runs, figures
     models = cluster.home / "storage" / "models"
     assert (models / value["model_version"] / "merged" / "config.json").is_file(), value
     assert not list(models.glob("*/trainer.pid")), "a trainer process of the run survived"
+
+
+# -- evaluation, deployment, monitoring: each after the run that produces its input --------------------
+EVALUATE, DEPLOY, MONITORING = "llmops_evaluate", "llmops_deploy", "llmops_monitoring"
+
+
+def _quoted(run_id: str) -> str:
+    return urllib.parse.quote(run_id, safe="")
+
+
+def _xcom(cluster, dag_id: str, run_id: str, task_id: str):
+    data = cluster.get(
+        f"/api/v2/dags/{dag_id}/dagRuns/{_quoted(run_id)}/taskInstances/{task_id}/xcomEntries/return_value"
+    )
+    return data["value"] if not isinstance(data["value"], str) else json.loads(data["value"])
+
+
+def _latest_success(cluster, dag_id: str) -> str:
+    runs = cluster.get(
+        f"/api/v2/dags/{dag_id}/dagRuns", params={"state": ["success"], "order_by": "-end_date", "limit": 1}
+    )["dag_runs"]
+    if not runs:
+        pytest.skip(f"no successful {dag_id} run (run the whole module: each test feeds the next)")
+    return runs[0]["dag_run_id"]
+
+
+def _query(cluster, sql: str, params: list | None = None) -> list[tuple]:
+    from llmops_factory.warehouse import duck
+
+    with duck.session(cluster.home / "warehouse.duckdb", read_only=True) as conn:
+        return conn.execute(sql, params or []).fetchall()
+
+
+def _rate_review_queue(cluster, model_version: str) -> list[dict]:
+    """The reviewer's part, through the Review page's own API (the signed-in user rates)."""
+    queue = cluster.get("/llmops-review/api/queue", params={"model_version": model_version})
+    if not queue:
+        return []
+    bad = cluster.request(
+        "POST", "/llmops-review/api/labels", json={"item_id": queue[0]["item_id"], "rating": 9}
+    )
+    assert bad.status_code == 400 and "rating" in bad.text, bad.text  # refused, naming the field
+    saved = []
+    for item in queue:
+        label = {
+            "item_id": item["item_id"],
+            "rating": 4,
+            "correctness": "partially_correct",
+            "safety": "safe",
+            "comment": "system test reviewer",
+        }
+        resp = cluster.request("POST", "/llmops-review/api/labels", json=label)
+        assert resp.status_code == 200, resp.text
+        saved.append(resp.json())
+    return saved
+
+
+def test_evaluate_reviews_and_signs_off_through_the_api(cluster, figures):
+    """``llmops_evaluate`` on the fine-tuned candidate: the review sample is rated on the Review page's
+    API while ``wait_for_reviews`` is deferred, the gate approves, the HITL sign-off is answered with
+    ``PATCH …/hitlDetails``, and the version gets the ``challenger`` alias."""
+    finetune_run = _latest_success(cluster, FINETUNE)
+    model_version = _xcom(cluster, FINETUNE, finetune_run, "publish_candidate")["model_version"]
+    cluster.set_paused(EVALUATE, False)
+    resp = cluster.trigger(EVALUATE, None, {"model_version": model_version})
+    assert resp.status_code == 200, resp.text
+    run_id = resp.json()["dag_run_id"]
+    labels: list[dict] = []
+    answered = None
+    deadline = time.monotonic() + 1200
+    while cluster.run(EVALUATE, run_id)["state"] not in ("success", "failed"):
+        assert time.monotonic() < deadline, cluster.task_states(EVALUATE, run_id)
+        states = cluster.task_states(EVALUATE, run_id)
+        if not labels and states.get("wait_for_reviews") in ("deferred", "up_for_reschedule", "running"):
+            labels = _rate_review_queue(cluster, model_version)
+        pending = cluster.get(
+            f"/api/v2/dags/{EVALUATE}/dagRuns/{_quoted(run_id)}/hitlDetails",
+            params={"response_received": False},
+        )["hitl_details"]
+        if pending and answered is None:
+            assert pending[0]["options"] == ["Approve", "Reject"], pending[0]
+            assert model_version in pending[0]["subject"], pending[0]
+            resp = cluster.request(
+                "PATCH",
+                f"/api/v2/dags/{EVALUATE}/dagRuns/{_quoted(run_id)}/taskInstances/sign_off/-1/hitlDetails",
+                json={"chosen_options": ["Approve"], "params_input": {}},
+            )
+            assert resp.status_code == 200, resp.text
+            answered = resp.json()
+        time.sleep(3)
+    run = cluster.run(EVALUATE, run_id)
+    states = cluster.task_states(EVALUATE, run_id)
+    assert run["state"] == "success", states
+    figures["evaluate_scheduler_run_s"] = round(run_seconds(run) or -1, 1)
+    assert len(labels) == 3 and {lb["reviewer"] for lb in labels} == {"admin"}, labels
+    assert answered and answered["chosen_options"] == ["Approve"], answered
+    assert states["sign_off"] == "success" and states["promote_challenger"] == "success", states
+    assert states["reject_candidate"] == "skipped", states
+    decision = json.loads((cluster.home / "storage" / "eval" / model_version / "decision.json").read_text())
+    assert decision["approved"] and not decision.get("human_simulated"), decision
+    rows = _query(
+        cluster,
+        "SELECT reviewer, rating, simulated FROM review_labels WHERE model_version = ?",
+        [model_version],
+    )
+    assert sorted(rows) == [("admin", 4, False)] * 3, rows
+    assert _xcom(cluster, EVALUATE, run_id, "promote_challenger")["model_version"] == model_version
+
+
+def _endpoint(cluster) -> dict:
+    from llmops_factory.endpoint.client import EndpointClient, endpoint_dir, read_token
+
+    port = cluster.env["LLMOPS_LOCAL__ENDPOINT_PORT"]
+    folder = endpoint_dir(cluster.home, "support-assistant")
+    with EndpointClient(f"http://127.0.0.1:{port}", token=read_token(folder)) as client:
+        return client.get()  # GET /v1/admin/endpoint
+
+
+def test_deploy_puts_the_approved_model_on_the_endpoint(cluster, figures):
+    """``llmops_deploy`` of the approved version (the first deployment takes 100%), then checks the
+    endpoint's split through its admin API and the ``deployment_events`` row of the run."""
+    evaluate_run = _latest_success(cluster, EVALUATE)
+    model_version = _xcom(cluster, EVALUATE, evaluate_run, "promote_challenger")["model_version"]
+    cluster.set_paused(DEPLOY, False)
+    resp = cluster.trigger(DEPLOY, None, {"model_version": model_version})
+    assert resp.status_code == 200, resp.text
+    run_id = resp.json()["dag_run_id"]
+    run = cluster.wait_run(DEPLOY, run_id, timeout_s=900)
+    states = cluster.task_states(DEPLOY, run_id)
+    assert run["state"] == "success", states
+    assert states["smoke_test"] == "success" and states["restore_endpoint"] == "success", states
+    figures["deploy_scheduler_run_s"] = round(run_seconds(run) or -1, 1)
+    view = _endpoint(cluster)
+    by_id = {str(m["id"]): m for m in view["deployed_models"]}
+    split = {by_id[mid]["model_version"]: share for mid, share in view["traffic_split"].items()}
+    assert split == {model_version: 100}, view
+    events = _query(
+        cluster,
+        "SELECT action, model_version, traffic_split, dag_id, run_id FROM deployment_events WHERE run_id = ?",
+        [run_id],
+    )
+    assert len(events) == 1 and events[0][:2] == ("deploy", model_version), events
+    assert events[0][3] == DEPLOY, events
+
+
+def test_monitoring_measures_a_day_of_traffic_and_decides(cluster, figures):
+    """A little traffic through the endpoint, then ``llmops_monitoring`` for logical date tomorrow
+    00:00 UTC (a run monitors the day before its logical date: today, when the requests were logged):
+    metrics rows per deployed model and a decision, under the scheduler."""
+    _latest_success(cluster, DEPLOY)
+    import subprocess
+    import sys
+
+    sent = 24
+    proc = subprocess.run(
+        ["timeout", "-s", "KILL", "600", sys.executable, "-m", "llmops_factory.datagen", "traffic",
+         "--requests", str(sent), "--seed", "3", "--feedback-rate", "0.8", "--max-new-tokens", "8"],
+        env=cluster.env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    import datetime as dt
+
+    today = dt.datetime.now(dt.UTC).date()
+    tomorrow = (today + dt.timedelta(days=1)).isoformat()
+    cluster.set_paused(MONITORING, False)
+    resp = cluster.trigger(MONITORING, tomorrow, {})
+    assert resp.status_code == 200, resp.text  # a logical date in the future is accepted
+    run_id = resp.json()["dag_run_id"]
+    run = cluster.wait_run(MONITORING, run_id, timeout_s=900)
+    states = cluster.task_states(MONITORING, run_id)
+    assert run["state"] == "success", states
+    figures["monitoring_scheduler_run_s"] = round(run_seconds(run) or -1, 1)
+    decision = _xcom(cluster, MONITORING, run_id, "decide")
+    assert decision["action"] in ("none", "hold", "promote", "rollback") and decision["reasons"], decision
+    counts = dict(
+        _query(
+            cluster,
+            "SELECT model_version, value FROM monitoring_metrics WHERE metric = 'request_count' "
+            "AND CAST(metric_date AS VARCHAR) = ?",
+            [today.isoformat()],
+        )
+    )
+    assert counts and sum(counts.values()) >= sent, counts  # the traffic (and the smoke test's requests)

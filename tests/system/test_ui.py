@@ -154,3 +154,42 @@ def test_run_grid_shows_the_tasks(cluster, browser, shots):
     browser.get(f"{cluster.base_url}/dags/llmops_data_prep/runs/{urllib.parse.quote(run_id, safe='')}")
     _wait(browser, _visible_text(browser, "validate_dataset"), "the run's grid with its tasks")
     browser.save_screenshot(str(shots / "30-run-grid-llmops_data_prep.png"))
+
+
+def test_review_page_is_reachable_from_the_navigation(cluster, browser, shots):
+    """Browse → Review (the plugin's nav entry) opens the Review page inside the UI, signed in."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{cluster.base_url}/")
+    _wait(browser, _visible_text(browser, "Dags"), "the home page")
+    _button(browser, "Browse").click()
+    entry = _wait(
+        browser,
+        lambda d: [
+            e
+            for e in d.find_elements(
+                By.XPATH, "//*[@role='menuitem' or self::a][normalize-space(.)='Review']"
+            )
+            if e.is_displayed()
+        ],
+        "the Review entry of the Browse menu",
+    )[0]
+    entry.click()
+    _wait(browser, lambda d: "llmops-review" in d.current_url, "the Review page's route")
+    frame = _wait(
+        browser,
+        lambda d: [
+            f
+            for f in d.find_elements(By.TAG_NAME, "iframe")
+            if "llmops-review" in (f.get_attribute("src") or "")
+        ],
+        "the Review page's frame",
+    )[0]
+    browser.switch_to.frame(frame)
+    try:
+        _wait(browser, _visible_text(browser, "Review model answers"), "the Review page in its frame")
+        body = browser.find_element(By.TAG_NAME, "body").text
+    finally:
+        browser.switch_to.default_content()
+    browser.save_screenshot(str(shots / "40-review-page.png"))
+    assert "answers wait for a rating" in body, body[:2000]
