@@ -13,7 +13,8 @@
   base (``eval/<mv>/scores.json``), and whether the candidate's benchmark gain over the base model is
   larger than its 95% interval.
 * ``bad-model`` — trains a model on the candidate's snapshot with the answers shuffled across examples,
-  registers it as ``candidate``, evaluates it and prints the gate's decision and reasons.
+  with the candidate's own hyper-parameters (its model card), registers it as ``candidate``, evaluates it
+  and prints the gate's decision and reasons; then points ``candidate`` back at the version it had.
 
 Uses ``.llmops/`` (run ``make demo`` first). Figures are printed, never asserted.
 """
@@ -185,14 +186,29 @@ def bad_model(args: argparse.Namespace) -> None:
         "--experiment_name",
         settings.use_case,
     ]
-    for key in ("lora_r", "learning_rate"):
-        if key in hp:
+    # the candidate's own training recipe: only the answers differ
+    for key in (
+        "lora_r",
+        "lora_alpha",
+        "lora_dropout",
+        "learning_rate",
+        "num_train_epochs",
+        "max_seq_length",
+        "per_device_train_batch_size",
+        "seed",
+    ):
+        if hp.get(key) is not None:
             cmd += [f"--{key}", str(hp[key])]
+    if hp.get("lora_target_modules"):
+        cmd += ["--lora_target_modules", *[str(m) for m in hp["lora_target_modules"]]]
     if args.max_steps:
         cmd += ["--max_steps", str(args.max_steps)]
     started = time.monotonic()
     subprocess.run(cmd, cwd=REPO, check=True, env={**os.environ, "AIP_MODEL_DIR": str(out)})
     print(f"trained {mv} on shuffled answers in {time.monotonic() - started:.0f} s")
+    previous = registry.get_version_by_alias(
+        settings.use_case, "candidate", uri=settings.local.mlflow_tracking_uri
+    )
     version = registry.register_version(
         model_name=settings.use_case,
         source_uri=f"{settings.storage_root}/{layout.model_merged(mv)}",
@@ -204,8 +220,15 @@ def bad_model(args: argparse.Namespace) -> None:
     )
     print(f"registered version {version} as candidate")
     args.model_version = mv
-    dag(args)
-    compare(args)
+    try:
+        dag(args)
+        compare(args)
+    finally:
+        if previous is not None:
+            registry.set_alias(
+                settings.use_case, "candidate", previous.version, uri=settings.local.mlflow_tracking_uri
+            )
+            print(f"alias candidate points back at version {previous.version}")
 
 
 def main(argv: list[str] | None = None) -> None:
