@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/bench_evaluation.py dag [--model_version <mv>]     # eval DAG wall time
     .venv/bin/python benchmarks/bench_evaluation.py compare --model_version <mv>    # base vs candidate vs champion
     .venv/bin/python benchmarks/bench_evaluation.py bad-model --model_version <mv>  # shuffled answers → rejected
+    .venv/bin/python benchmarks/bench_evaluation.py formulations --base <base dir> --candidate <merged dir>
 
 * ``throughput`` — generation examples/s of the batch-generate engine, batched (``--batch_size``) vs one
   at a time, in-process on the same rows (the fact table's questions rendered with the prompt).
@@ -13,7 +14,12 @@
   base (``eval/<mv>/scores.json``), and whether the candidate's benchmark gain over the base model is
   larger than its 95% interval.
 * ``bad-model`` — trains a model on the candidate's snapshot with the answers shuffled across examples,
-  registers it as ``candidate``, evaluates it and prints the gate's decision and reasons.
+  with the candidate's own hyper-parameters (its model card), registers it as ``candidate``, evaluates it
+  and prints the gate's decision and reasons; then points ``candidate`` back at the version it had.
+* ``formulations`` — domain-benchmark accuracy of a base and a candidate model in the cloze formulation
+  that ``batch-generate`` scores (the question, the answer's own start, the option as continuation) and
+  in the lettered one it replaced (question and options A-D in the instruction, the option text as the
+  answer), with the candidate's paired gain and its 95% interval for each.
 
 Uses ``.llmops/`` (run ``make demo`` first). Figures are printed, never asserted.
 """
@@ -185,14 +191,29 @@ def bad_model(args: argparse.Namespace) -> None:
         "--experiment_name",
         settings.use_case,
     ]
-    for key in ("lora_r", "learning_rate"):
-        if key in hp:
+    # the candidate's own training recipe: only the answers differ
+    for key in (
+        "lora_r",
+        "lora_alpha",
+        "lora_dropout",
+        "learning_rate",
+        "num_train_epochs",
+        "max_seq_length",
+        "per_device_train_batch_size",
+        "seed",
+    ):
+        if hp.get(key) is not None:
             cmd += [f"--{key}", str(hp[key])]
+    if hp.get("lora_target_modules"):
+        cmd += ["--lora_target_modules", *[str(m) for m in hp["lora_target_modules"]]]
     if args.max_steps:
         cmd += ["--max_steps", str(args.max_steps)]
     started = time.monotonic()
     subprocess.run(cmd, cwd=REPO, check=True, env={**os.environ, "AIP_MODEL_DIR": str(out)})
     print(f"trained {mv} on shuffled answers in {time.monotonic() - started:.0f} s")
+    previous = registry.get_version_by_alias(
+        settings.use_case, "candidate", uri=settings.local.mlflow_tracking_uri
+    )
     version = registry.register_version(
         model_name=settings.use_case,
         source_uri=f"{settings.storage_root}/{layout.model_merged(mv)}",
@@ -204,8 +225,67 @@ def bad_model(args: argparse.Namespace) -> None:
     )
     print(f"registered version {version} as candidate")
     args.model_version = mv
-    dag(args)
-    compare(args)
+    try:
+        dag(args)
+        compare(args)
+    finally:
+        if previous is not None:
+            registry.set_alias(
+                settings.use_case, "candidate", previous.version, uri=settings.local.mlflow_tracking_uri
+            )
+            print(f"alias candidate points back at version {previous.version}")
+
+
+def _lettered_rows(gen, prompt, items: list[dict], batch_size: int) -> list[dict]:
+    """The formulation used before the cloze one: options listed in the instruction, option scored as
+    the answer's first words."""
+    from llmops_factory.evaluation.benchmark import LETTERS
+    from llmops_factory.prompts import render
+    from llmops_trainer import batch_generate as bg
+
+    pairs = []
+    for item in items:
+        options = "\n".join(f"{k}. {c}" for k, c in zip(LETTERS, item["choices"], strict=True))
+        ctx = gen.encode(render(prompt, {"instruction": f"{item['question']}\n{options}", "input": ""}).text)
+        pairs += [
+            (ctx, gen.tokenizer(" " + c, add_special_tokens=False)["input_ids"]) for c in item["choices"]
+        ]
+    scores = bg._sequence_logprobs(gen, pairs, batch_size * 4)
+    return [
+        {"item_id": it["item_id"], "predicted": LETTERS[max(range(4), key=lambda k: scores[4 * n + k][0])]}
+        for n, it in enumerate(items)
+    ]
+
+
+def formulations(args: argparse.Namespace) -> None:
+    from llmops_factory.evaluation import benchmark as bm
+    from llmops_factory.evaluation.metrics import paired_difference_ci
+    from llmops_trainer import batch_generate as bg
+    from llmops_trainer.serve import load_serving_prompt
+    from llmops_trainer.serve_engine import Generator
+
+    prompt = load_serving_prompt(args.prompt, _settings().storage_root)
+    items = [i.to_dict() for i in bm.domain_benchmark()]
+    correct: dict[str, dict[str, list[float]]] = {}
+    for role, folder in (("base", args.base), ("candidate", args.candidate)):
+        gen = Generator(folder, device="cpu", threads=args.threads or None)
+        started = time.perf_counter()
+        for name, rows in (
+            ("cloze", bg.score_benchmark(gen, prompt, items, args.batch_size)),
+            ("lettered", _lettered_rows(gen, prompt, items, args.batch_size)),
+        ):
+            correct.setdefault(name, {})[role] = [
+                float(r["predicted"] == i["answer"]) for r, i in zip(rows, items, strict=True)
+            ]
+        print(f"{role}: {folder} scored in {time.perf_counter() - started:.0f} s")
+    print(f"{len(items)} domain items, chance 0.25")
+    for name, by_role in correct.items():
+        gain, lo, hi = paired_difference_ci(by_role["candidate"], by_role["base"])
+        print(
+            f"{name:9s} base {sum(by_role['base']) / len(items):.3f}  candidate "
+            f"{sum(by_role['candidate']) / len(items):.3f}  gain {gain:+.3f} (95% CI {lo:+.3f} to {hi:+.3f})"
+            + ("  separated" if lo > 0 else "")
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -226,8 +306,21 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument(
             "--max_steps", type=int, default=0, help="bad-model: optimizer steps (0: the config's epochs)"
         )
+    f = sub.add_parser("formulations")
+    f.add_argument("--base", required=True, help="base model folder")
+    f.add_argument("--candidate", required=True, help="merged candidate model folder")
+    f.add_argument("--prompt", default="support_assistant@1.0.0")
+    f.add_argument("--batch_size", type=int, default=16)
+    f.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)
-    {"throughput": throughput, "dag": dag, "compare": compare, "bad-model": bad_model}[args.command](args)
+    commands = {
+        "throughput": throughput,
+        "dag": dag,
+        "compare": compare,
+        "bad-model": bad_model,
+        "formulations": formulations,
+    }
+    commands[args.command](args)
 
 
 if __name__ == "__main__":

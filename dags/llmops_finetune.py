@@ -80,25 +80,30 @@ from llmops_plugins.stages.training import CancelTrainingJobs, RegisterModelVers
             "Empty: the `training.base_model` setting (locally, the project-built tiny Llama).",
         ),
         "lora_r": Param(
-            [8],
+            [16],
             type="array",
             items={"type": "integer", "minimum": 1, "maximum": 256},
             title="LoRA rank(s)",
             description="Sweep grid axis: one trial per value x learning rate.",
         ),
         "learning_rate": Param(
-            [0.002],
+            [0.003],
             type="array",
             items={"type": "number", "exclusiveMinimum": 0},
             title="Learning rate(s)",
             description="Sweep grid axis.",
         ),
-        "lora_alpha": Param(16, type="integer", minimum=1, title="LoRA alpha"),
+        "lora_alpha": Param(32, type="integer", minimum=1, title="LoRA alpha"),
         "lora_dropout": Param(0.05, type="number", minimum=0, maximum=0.5, title="LoRA dropout"),
         "target_modules": Param(
-            ["q_proj", "v_proj"], type="array", items={"type": "string"}, title="LoRA target modules"
+            ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+            type="array",
+            items={"type": "string"},
+            title="LoRA target modules",
+            description="Every attention and MLP projection by default: on the local model the training "
+            "loss falls faster than with adapters on q/v only.",
         ),
-        "epochs": Param(2, type="number", exclusiveMinimum=0, maximum=50, title="Epochs"),
+        "epochs": Param(3, type="number", exclusiveMinimum=0, maximum=50, title="Epochs"),
         "machine_type": Param(
             None,
             type=["null", "string"],

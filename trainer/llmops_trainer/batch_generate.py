@@ -18,9 +18,10 @@ references, generation throughput) and ``done.json`` last, so a reader never see
 
 Generation uses the serving engine (``serve_engine.Generator``: the serving tokenisation, left-padded
 batches, greedy decoding with the prompt's stop strings), ``--batch_size`` rows at a time
-(``--batch_size 1`` measures one-at-a-time). A benchmark option is scored as the continuation of the
-rendered prompt whose instruction is the question and its lettered options: the sum of its tokens'
-log-probabilities; the best-scoring option is the prediction.
+(``--batch_size 1`` measures one-at-a-time). A benchmark item is scored in its cloze formulation: the
+rendered prompt asks the question, the answer starts with the item's ``answer_prefix``, and each option is
+scored as the continuation by the sum of its tokens' log-probabilities; the best-scoring option is the
+prediction.
 """
 
 from __future__ import annotations
@@ -169,28 +170,31 @@ def _sequence_logprobs(
     return out
 
 
-def benchmark_prompt_text(prompt, item: dict[str, Any]) -> str:
-    from llmops_factory.evaluation.benchmark import LETTERS
+def benchmark_context_text(prompt, item: dict[str, Any]) -> tuple[str, list[str]]:
+    """The cloze formulation of one item (``llmops_factory.evaluation.benchmark``): the rendered prompt
+    asking the question, followed by the item's answer prefix; and each option's scored continuation."""
+    from llmops_factory.evaluation.benchmark import cloze_continuation
     from llmops_factory.prompts import render
 
-    options = "\n".join(
-        f"{letter}. {choice}" for letter, choice in zip(LETTERS, item["choices"], strict=True)
-    )
-    return render(prompt, {"instruction": f"{item['question']}\n{options}", "input": ""}).text
+    asked = render(prompt, {"instruction": str(item["question"]), "input": ""}).text
+    prefix = str(item.get("answer_prefix") or "")
+    parts = [cloze_continuation(prefix, str(choice)) for choice in item["choices"]]
+    return asked + parts[0][0], [cont for _, cont in parts]
 
 
 def score_benchmark(generator, prompt, items: list[dict[str, Any]], batch_size: int) -> list[dict[str, Any]]:
+    """Each option's summed log-likelihood as the continuation of the item's context; the best wins."""
     from llmops_factory.evaluation.benchmark import LETTERS
 
-    pairs, owners = [], []
+    pairs = []
     for item in items:
-        ctx = generator.encode(benchmark_prompt_text(prompt, item))
-        for k, choice in enumerate(item["choices"]):
-            cont = generator.tokenizer(" " + str(choice), add_special_tokens=False)["input_ids"]
+        context, continuations = benchmark_context_text(prompt, item)
+        ctx = generator.encode(context)
+        for k, cont_text in enumerate(continuations):
+            cont = generator.tokenizer(cont_text, add_special_tokens=False)["input_ids"]
             if not cont:
                 raise DataError(f"benchmark item {item['item_id']}: option {LETTERS[k]} has no tokens")
             pairs.append((ctx, cont))
-            owners.append(item["item_id"])
     scores = _sequence_logprobs(generator, pairs, batch_size * 4)
     rows = []
     for n, item in enumerate(items):

@@ -8,9 +8,13 @@ Two sources, one item type:
 * any **MMLU-format CSV** (the real MMLU in production, ``evaluation.mmlu_csv``): rows
   ``question,A,B,C,D,answer`` without a header; a malformed row fails naming the file and line.
 
-Scoring (in the trainer's ``batch-generate``): the model reads :func:`mmlu_prompt` and each option's text
-is scored by its summed token log-likelihood after ``Answer:``; the highest wins. Accuracy and its Wilson
-95% interval come from :func:`accuracy`.
+Scoring (in the trainer's ``batch-generate``) uses the *cloze* formulation of a multiple-choice item, the
+one in which small models show a signal (the lettered formulation needs a model able to map letters to
+options, which small models are not; cf. OLMES, Gu et al. 2024): the model is asked the question with the deployed prompt, starts
+its answer with the item's ``answer_prefix`` (domain items: the words the facts table's reference answer
+puts before the value, e.g. ``The Plus plan costs``; MMLU rows: nothing), and each option is scored by the
+summed log-likelihood of its tokens as the continuation; the highest wins. :func:`cloze_continuation`
+is that split. Accuracy and its Wilson 95% interval come from :func:`accuracy`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -39,6 +44,8 @@ class BenchmarkItem:
     question: str
     choices: tuple[str, str, str, str]
     answer: str  # "A".."D"
+    # how the assistant starts its answer before stating the value ("" for MMLU rows); see module doc
+    answer_prefix: str = ""
 
     @property
     def answer_index(self) -> int:
@@ -52,7 +59,12 @@ class BenchmarkItem:
         try:
             choices = tuple(str(c) for c in row["choices"])
             item = cls(
-                str(row["item_id"]), str(row["subject"]), str(row["question"]), choices, str(row["answer"])
+                str(row["item_id"]),
+                str(row["subject"]),
+                str(row["question"]),
+                choices,
+                str(row["answer"]),
+                str(row.get("answer_prefix") or ""),
             )
         except (KeyError, TypeError) as exc:
             raise BenchmarkError(f"{where}: missing or invalid field {exc}") from exc
@@ -72,20 +84,31 @@ def _validate(item: BenchmarkItem, where: str) -> None:
         raise BenchmarkError(f"{where}: answer {item.answer!r} is not one of A, B, C, D")
 
 
+def answer_prefix(reference: str, short_answer: str) -> str:
+    """The words of ``reference`` before it states ``short_answer`` (as a whole word); "" when the
+    reference does not state it word for word (the option is then scored as the whole answer)."""
+    found = re.search(rf"(?<!\w){re.escape(short_answer)}(?!\w)", reference)
+    return reference[: found.start()] if found else ""
+
+
 def domain_benchmark(facts=None) -> list[BenchmarkItem]:
-    """One item per question paraphrase of every fact that has three distractors, in a stable order."""
+    """One item per question paraphrase of every fact that has three distractors, in a stable order;
+    each item's ``answer_prefix`` is the start of the fact's reference answer, up to the value."""
     from llmops_factory.datagen.facts import fact_items
 
     items = []
     for fact in fact_items(facts):
         if len(fact.distractors) < 3:
             continue
+        prefix = answer_prefix(fact.answer, fact.short_answer)
         for q_index, question in enumerate(fact.questions):
             item_id = f"domain:{fact.key}:{q_index}"
             position = int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % 4
             options = list(fact.distractors[:3])
             options.insert(position, fact.short_answer)
-            items.append(BenchmarkItem(item_id, fact.topic, question, tuple(options), LETTERS[position]))
+            items.append(
+                BenchmarkItem(item_id, fact.topic, question, tuple(options), LETTERS[position], prefix)
+            )
     return items
 
 
@@ -117,6 +140,16 @@ def mmlu_prompt(item: BenchmarkItem) -> str:
     """The MMLU prompt of an item (question, lettered options, ``Answer:``)."""
     options = "\n".join(f"{letter}. {choice}" for letter, choice in zip(LETTERS, item.choices, strict=True))
     return f"{item.question}\n{options}\nAnswer:"
+
+
+def cloze_continuation(prefix: str, option: str) -> tuple[str, str]:
+    """``(answer start, scored continuation)`` of one option: the prefix without its trailing space,
+    and the option with the space in front of it (how a byte-level BPE tokenises a word after a space);
+    with no prefix the option itself opens the answer."""
+    start = prefix.rstrip()
+    if not start:
+        return "", option.strip()
+    return start, (" " if prefix[len(start) :] else "") + option.strip()
 
 
 def write_jsonl(items: Iterable[BenchmarkItem]) -> str:

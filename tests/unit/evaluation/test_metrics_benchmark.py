@@ -66,6 +66,31 @@ def test_domain_benchmark_from_the_facts_table():
     assert again == items[:5]
 
 
+def test_domain_items_start_the_answer_as_the_facts_table_states_it():
+    items = {i.item_id: i for i in bm.domain_benchmark()}
+    plus = items["domain:price.plus.monthly.EUR:0"]
+    assert plus.answer_prefix == "The Plus plan costs "
+    assert bm.cloze_continuation(plus.answer_prefix, "€12.99") == ("The Plus plan costs", " €12.99")
+    streams = items["domain:plan.basic.streams:0"]
+    assert streams.answer_prefix == "The Basic plan allows "
+    # a value the reference does not state word for word: the option is the whole answer
+    trial = items["domain:trial.days:0"]
+    assert trial.answer_prefix == "" and bm.cloze_continuation("", " 14 days") == ("", "14 days")
+    with_prefix = [i for i in items.values() if i.answer_prefix]
+    assert len(with_prefix) > 0.75 * len(items)
+    # the JSONL the batch job reads keeps the prefix; rows written before it existed still load
+    assert bm.read_jsonl(bm.write_jsonl([plus]), "b.jsonl") == [plus]
+    old = {k: v for k, v in plus.to_dict().items() if k != "answer_prefix"}
+    assert bm.BenchmarkItem.from_dict(old).answer_prefix == ""
+
+
+def test_answer_prefix_matches_the_value_as_a_whole_word():
+    assert bm.answer_prefix("Refunds take 12 days, or 2 weeks.", "2") == "Refunds take 12 days, or "
+    assert bm.answer_prefix("It costs €12.99 a month.", "€12.99") == "It costs "
+    assert bm.answer_prefix("No value here.", "5") == ""
+    assert bm.cloze_continuation("Answer (", "B") == ("Answer (", "B")
+
+
 def test_mmlu_csv_loads_and_names_a_malformed_row_by_line():
     good = 'What is 2+2?,3,4,5,6,B\n"Capital of France?",Rome,Paris,Berlin,Madrid,b\n'
     items = bm.load_mmlu_csv(good, "data/math_test.csv")
