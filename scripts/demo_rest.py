@@ -16,7 +16,7 @@ The server's settings come from the project, not from hand: ``make airflow-demo`
 demo's own (``scripts/demo.py``); each DAG run's UI link is printed as it starts.
 
 Monitoring of "today": the endpoint logs real request times, and a ``llmops_monitoring`` run monitors
-the day before its logical date, so it is triggered for tomorrow 00:00 UTC. The REST API accepts that
+the day before its logical date; the REST API would accept tomorrow 00:00 UTC, but the scheduler does not start a run whose logical date is in the future, so the run is triggered now with today as its explicit data interval. The REST API accepts that
 future logical date (``run_after`` defaults to now, so the scheduler starts the run at once).
 """
 
@@ -166,10 +166,19 @@ def pause_while_idle(api: AirflowApi, *dag_ids: str) -> None:
 
 
 # -- runs ---------------------------------------------------------------------------------------------
-def trigger(api: AirflowApi, dag_id: str, logical_date: str | None, conf: dict | None = None) -> str:
-    """Trigger a run (``logical_date`` an ISO datetime, or None); a date that already has a run is
-    cleared and re-run with the same conf (the runbook's re-run path); returns the run id."""
+def trigger(
+    api: AirflowApi,
+    dag_id: str,
+    logical_date: str | None,
+    conf: dict | None = None,
+    data_interval: tuple[str, str] | None = None,
+) -> str:
+    """Trigger a run (``logical_date`` an ISO datetime, or None; ``data_interval`` an explicit
+    ``(start, end)``); a date that already has a run is cleared and re-run with the same conf (the
+    runbook's re-run path); returns the run id."""
     body = {"logical_date": logical_date, "conf": dict(conf or {})}
+    if data_interval:
+        body["data_interval_start"], body["data_interval_end"] = data_interval
     resp = api.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
     if resp.status_code == 200:
         run_id = resp.json()["dag_run_id"]
@@ -386,8 +395,12 @@ def _last_try(api: AirflowApi, dag_id: str, run_id: str, task_id: str) -> int:
 
 
 def monitor(api: AirflowApi, mode: demo.Mode, expect: str) -> dict:
-    tomorrow = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
-    run_id = trigger(api, MONITORING, f"{tomorrow}T00:00:00Z")
+    # Today's traffic: the scheduler refuses to start a run whose logical date is in the future, so the
+    # run is triggered now with today as its explicit data interval (the DAG monitors its interval).
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    today = dt.datetime.combine(now.date(), dt.time(), dt.UTC)
+    interval = (today.isoformat(), (today + dt.timedelta(days=1)).isoformat())
+    run_id = trigger(api, MONITORING, now.isoformat(), data_interval=interval)
     wait(api, MONITORING, run_id, timeout_s=mode.dag_timeout_s)
     decision = api.xcom(MONITORING, run_id, "decide")
     return demo.show_decision(decision["action"], "; ".join(decision.get("reasons", [])), expect)

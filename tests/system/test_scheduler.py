@@ -385,9 +385,9 @@ def test_deploy_puts_the_approved_model_on_the_endpoint(cluster, figures):
 
 
 def test_monitoring_measures_a_day_of_traffic_and_decides(cluster, figures):
-    """A little traffic through the endpoint, then ``llmops_monitoring`` for logical date tomorrow
-    00:00 UTC (a run monitors the day before its logical date: today, when the requests were logged):
-    metrics rows per deployed model and a decision, under the scheduler."""
+    """A little traffic through the endpoint, then ``llmops_monitoring`` triggered now with today as its
+    data interval (when the requests were logged): metrics rows per deployed model and a decision, under
+    the scheduler."""
     _latest_success(cluster, DEPLOY)
     import subprocess
     import sys
@@ -401,11 +401,15 @@ def test_monitoring_measures_a_day_of_traffic_and_decides(cluster, figures):
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     import datetime as dt
 
-    today = dt.datetime.now(dt.UTC).date()
-    tomorrow = (today + dt.timedelta(days=1)).isoformat()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    today = now.date()
+    start = dt.datetime.combine(today, dt.time(), dt.UTC)
     cluster.set_paused(MONITORING, False)
-    resp = cluster.trigger(MONITORING, tomorrow, {})
-    assert resp.status_code == 200, resp.text  # a logical date in the future is accepted
+    # The scheduler does not start a run whose logical date is in the future ("Logical date is in
+    # future"), so today's traffic is monitored by a run triggered now with today as its data interval.
+    interval = (start.isoformat(), (start + dt.timedelta(days=1)).isoformat())
+    resp = cluster.trigger(MONITORING, now.isoformat(), {}, data_interval=interval)
+    assert resp.status_code == 200, resp.text
     run_id = resp.json()["dag_run_id"]
     run = cluster.wait_run(MONITORING, run_id, timeout_s=900)
     states = cluster.task_states(MONITORING, run_id)
