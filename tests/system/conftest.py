@@ -42,7 +42,8 @@ SMALL_LIFECYCLE = {
     "LLMOPS_EVALUATION__MAX_EVAL_EXAMPLES": "8",
     "LLMOPS_EVALUATION__MAX_NEW_TOKENS": "16",
     "LLMOPS_EVALUATION__MAX_BENCHMARK_ITEMS": "24",
-    "LLMOPS_EVALUATION__GATE__MINIMUM": '{"human_rating": 1.0}',
+    # every floor of local.yaml named: the settings sources merge nested maps, so one left out would stay
+    "LLMOPS_EVALUATION__GATE__MINIMUM": '{"human_rating": 1.0, "rouge_l": 0.0, "benchmark_accuracy": 0.0}',
     "LLMOPS_EVALUATION__GATE__MAXIMUM": '{"pii_leak_rate": 0.5}',
     "LLMOPS_EVALUATION__GATE__REGRESSION_TOLERANCE": "{}",
     "LLMOPS_EVALUATION__GATE__BEAT_BASE": '["eval_loss"]',
