@@ -76,8 +76,9 @@ its day (metrics, alerts, report, deployment event) and never acts twice.
 - `compute_metrics` / `decide` *missing price*: set `prices.machine_hourly_usd.<machine>`; fails without
   retries. A query error names the SQL file.
 - `detect_drift` with fewer than 10 prompts or reference prompts: logged, drift not computed (no alert).
-- `extract_features` *… model_card.json does not exist / names no dataset snapshot_version*: the
-  champion's training snapshot is unknown, so there is no reference; check `models/<version>/`. *…
+- `extract_features` *… model_card.json does not exist*: the champion's training snapshot is unknown,
+  so there is no reference; check `models/<version>/`. A champion whose card names no dataset
+  snapshot (a model not trained by `llmops_finetune`) is skipped with a warning in the log. *…
   holds no training example* / *not valid JSON*: the snapshot's train split named in the message is
   missing or damaged; rebuild it with `llmops_finetune`. No champion yet: skipped (logged, no alert).
   Requests without prompt text are counted in the log and excluded.

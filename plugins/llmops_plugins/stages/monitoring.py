@@ -470,6 +470,13 @@ class ExtractFeatures(Step):
             self.log.warning("%s: no champion, so no training reference: prompt features not computed", day)
             return {"computed": False, "day": day, "reason": "no champion model version"}
         reference = feature_reference(platform, champion, m.feature_reference_size, day)
+        if reference is None:
+            reason = (
+                f"the champion {champion} names no training snapshot in its model card (a model not trained "
+                "by llmops_finetune): no feature reference, prompt-feature drift not computed"
+            )
+            self.log.warning("%s: %s", day, reason)
+            return {"computed": False, "day": day, "reason": reason}
         projection = reference["projection"]
         logged = platform.query_monitoring(
             "feature_sample", {"start": start, "end": end, "limit": m.feature_sample}
@@ -524,7 +531,7 @@ class ExtractFeatures(Step):
         }
 
 
-def feature_reference(platform, champion: str, size: int, day: str) -> dict[str, Any]:
+def feature_reference(platform, champion: str, size: int, day: str) -> dict[str, Any] | None:
     """The training reference of ``champion``: its snapshot's projection and reference features, read from
     storage, or fitted now (once per snapshot) on a deterministic sample of the snapshot's train prompts.
     The reference file is written before the projection, so a projection on storage means a whole
@@ -541,9 +548,7 @@ def feature_reference(platform, champion: str, size: int, day: str) -> dict[str,
         )
     snapshot = str((json.loads(card_path.read_text()).get("dataset") or {}).get("snapshot_version") or "")
     if not snapshot:
-        raise features.FeatureError(
-            f"{layout.model(champion)}model_card.json names no dataset snapshot_version"
-        )
+        return None  # not trained by llmops_finetune (e.g. built by hand): no training reference
     rid = features.reference_id(snapshot)
     folder = layout.feature_reference(rid)
     projection_path, reference_path = root / folder / "projection.json", root / folder / "reference.jsonl"
