@@ -58,9 +58,9 @@ class Mode:
         self.seed = int(env("LLMOPS_DEMO_SEED", "7"))
         self.scale = int(env("LLMOPS_DEMO_SCALE", "120" if fast else "240"))
         self.dag_timeout_s = int(env("LLMOPS_DEMO_DAG_TIMEOUT", "2400"))
-        # v1: the first days, one epoch; v2: the scheduled retrain on the whole window, two epochs
-        self.v1_conf = {"window_end": self.days[-2], "window_days": len(self.days) - 1, "epochs": 1}
-        self.v2_conf = {"window_end": self.days[-1], "window_days": len(self.days), "epochs": 2}
+        # v1: the first days; v2: the scheduled retrain on the whole window (more data, same recipe)
+        self.v1_conf = {"window_end": self.days[-2], "window_days": len(self.days) - 1, "epochs": 6}
+        self.v2_conf = {"window_end": self.days[-1], "window_days": len(self.days), "epochs": 6}
         self.canary_percent = 50  # an A/B share, so both arms reach the sample size quickly
         self.requests = int(env("LLMOPS_DEMO_REQUESTS", "240" if fast else "480"))
         # The demo's A/B sample is small: the policy runs with demo-size settings (printed), the
