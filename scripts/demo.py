@@ -490,12 +490,14 @@ def summary(versions: dict[str, str], evaluations: dict[str, dict]) -> None:
         rouge, bench = m.get("rouge_l", float("nan")), m.get("benchmark_accuracy", float("nan"))
         print(f"  {role:34s} {mv:28s} {gate:9s} {rouge:8.3f} {bench:7.3f}")
     rows = query(
-        "SELECT model_version, metric, value, n FROM monitoring_metrics WHERE CAST(metric_date AS VARCHAR) = ?",
+        "SELECT model_version, prompt_version, metric, value, n FROM monitoring_metrics "
+        "WHERE CAST(metric_date AS VARCHAR) = ?",
         [today],
     )
+    # one row per model version + prompt version: a prompt-only release is its own deployed model
     figures: dict[str, dict[str, tuple[float, int]]] = {}
-    for mv, metric, value, n in rows:
-        figures.setdefault(mv, {})[metric] = (value, n)
+    for mv, pv, metric, value, n in rows:
+        figures.setdefault(f"{mv} @{pv}" if pv else mv, {})[metric] = (value, n)
     wanted = (
         "request_count",
         "error_rate",
@@ -506,18 +508,21 @@ def summary(versions: dict[str, str], evaluations: dict[str, dict]) -> None:
         "cost_per_1k_predictions",
         "embedding_drift_auc",
     )
-    print(f"\nMonitoring of {today} (last run):")
-    print(f"  {'model version':28s}" + "".join(f"{w[:14]:>15s}" for w in wanted))
-    for mv, m in sorted(figures.items()):
+    print(f"\nMonitoring of {today} (last run; '*' = the endpoint as a whole):")
+    print(f"  {'model version @prompt':50s}" + "".join(f"{w[:14]:>15s}" for w in wanted))
+    for key, m in sorted(figures.items()):
         cells = "".join(f"{m[w][0]:15.4g}" if w in m else f"{'':>15s}" for w in wanted)
-        print(f"  {mv:28s}{cells}")
-    print("\nDeployment events:")
-    for t, action, mv, prev, split, dag_id in query(
-        "SELECT strftime(event_time, '%H:%M:%S'), action, model_version, previous_version, traffic_split, dag_id "
-        "FROM deployment_events WHERE CAST(event_time AS DATE) >= ? ORDER BY event_time",
-        [today],
-    ):
-        print(f"  {t} {action:9s} {mv:28s} (previous {prev or '-'}) split {split} by {dag_id}")
+        print(f"  {key:50s}{cells}")
+    print("\nDeployment events of today's runs, in the order the runs were triggered:")
+    events = query(
+        "SELECT run_id, action, model_version, prompt_version, previous_version, traffic_split, dag_id "
+        "FROM deployment_events WHERE strpos(run_id, ?) > 0 "
+        "ORDER BY regexp_extract(run_id, '__(.*)$', 1), event_time",
+        [f"__{today}T"],
+    )
+    for run_id, action, mv, pv, prev, split, dag_id in events:
+        at = run_id.split("__", 1)[-1][11:19]
+        print(f"  {at} {action:9s} {mv} @{pv or '-'} (previous {prev or '-'}) split {split} by {dag_id}")
     view = endpoint_view()
     print("\nWhere to look next:")
     print("  make airflow   → the Airflow UI on http://localhost:8080 (admin / admin): every DAG, run, log")

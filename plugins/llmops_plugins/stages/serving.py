@@ -460,7 +460,8 @@ class RecordDeployment(Step):
             deployment.traffic_split,
             reason,
             alias=alias,
-            previous_version=champion.version if champion else None,
+            # the champion's model version (what monitoring's events name too), not its registry number
+            previous_version=(champion.labels.get("model_version") or champion.version) if champion else None,
         )
 
 
