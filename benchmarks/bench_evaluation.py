@@ -80,7 +80,8 @@ def dag(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(REPO / "scripts"))
     from hitl_run import run_with_answer
 
-    log = REPO / ".llmops" / f"bench-evaluate-{args.model_version or 'candidate'}.log"
+    log = _settings().local.home / f"bench-evaluate-{args.model_version or 'candidate'}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     code, out, happened = run_with_answer(
         "llmops_evaluate",
@@ -208,9 +209,12 @@ def bad_model(args: argparse.Namespace) -> None:
         cmd += ["--lora_target_modules", *[str(m) for m in hp["lora_target_modules"]]]
     if args.max_steps:
         cmd += ["--max_steps", str(args.max_steps)]
-    started = time.monotonic()
-    subprocess.run(cmd, cwd=REPO, check=True, env={**os.environ, "AIP_MODEL_DIR": str(out)})
-    print(f"trained {mv} on shuffled answers in {time.monotonic() - started:.0f} s")
+    if (out / "merged" / "config.json").exists() and not args.retrain:
+        print(f"reusing {mv} (trained on shuffled answers by an earlier run; --retrain trains it again)")
+    else:
+        started = time.monotonic()
+        subprocess.run(cmd, cwd=REPO, check=True, env={**os.environ, "AIP_MODEL_DIR": str(out)})
+        print(f"trained {mv} on shuffled answers in {time.monotonic() - started:.0f} s")
     previous = registry.get_version_by_alias(
         settings.use_case, "candidate", uri=settings.local.mlflow_tracking_uri
     )
@@ -305,6 +309,9 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--timeout", type=int, default=3600)
         s.add_argument(
             "--max_steps", type=int, default=0, help="bad-model: optimizer steps (0: the config's epochs)"
+        )
+        s.add_argument(
+            "--retrain", action="store_true", help="bad-model: train again even if the model exists"
         )
     f = sub.add_parser("formulations")
     f.add_argument("--base", required=True, help="base model folder")
