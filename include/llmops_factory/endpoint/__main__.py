@@ -119,11 +119,29 @@ def stop(name, timeout) -> None:
         click.echo(f"endpoint {name}: process {pid} was already gone")
         return
     deadline = time.monotonic() + timeout
-    while pid_file.exists() and time.monotonic() < deadline:
+    # uvicorn re-raises the SIGTERM it caught once the server has shut down, so the process can end
+    # without removing its pid file: a process that is gone has stopped, whatever the file says
+    while pid_file.exists() and _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    if pid_file.exists():
+    if pid_file.exists() and _alive(pid):
         raise click.ClickException(f"endpoint {name} (process {pid}) did not stop within {timeout:.0f} s")
+    pid_file.unlink(missing_ok=True)
     click.echo(f"endpoint {name} stopped (process {pid})")
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie waiting for its parent counts as stopped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 if __name__ == "__main__":
