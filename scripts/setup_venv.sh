@@ -9,6 +9,12 @@ stamp="$venv/.llmops-lock.sha256"
 want=$(cat "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then exit 0; fi
 start=$(date +%s)
+# the lock pins packages that need Python 3.11.3 or newer (gcloud-aio-auth 5.6): say so before pip does
+if ! "$python" -c 'import sys; sys.exit(0 if (3, 11, 3) <= sys.version_info[:3] < (3, 12) else 1)' 2>/dev/null; then
+  echo "error: the lock needs Python 3.11.3 or a newer 3.11; $python is $("$python" --version 2>&1)." >&2
+  echo "       Put one first on PATH or pass it: make PYTHON=/path/to/python3.11 ..." >&2
+  exit 2
+fi
 if [[ ! -x "$venv/bin/python" ]]; then
   echo "creating $venv with $("$python" --version)"
   "$python" -m venv "$venv"
