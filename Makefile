@@ -55,7 +55,7 @@ init: venv ## Initialise the local platform home (.llmops/)
 demo: init ## Run the whole lifecycle on the local target (DEMO_ARGS="--from N" resumes at phase N)
 	@$(PY) scripts/demo.py $(DEMO_ARGS)
 
-demo-fast: init ## The same story in its small mode (fewer records and requests)
+demo-fast: init ## The same story in its small mode (fewer requests, smaller monitoring samples)
 	@$(PY) scripts/demo.py --fast $(DEMO_ARGS)
 
 test: init tools lint ## Lint, then run the whole test suite (what CI runs)

@@ -1,5 +1,5 @@
 """The whole lifecycle on the local target, in one command (``make demo``; ``make demo-fast`` is the
-small mode CI runs).
+small mode: fewer requests and smaller monitoring samples, the same data and models).
 
 The story, each phase with a progress line and its time:
 
@@ -56,7 +56,9 @@ class Mode:
         env = os.environ.get
         self.days = env("LLMOPS_DEMO_DAYS", DEFAULT_DAYS).split(",")
         self.seed = int(env("LLMOPS_DEMO_SEED", "7"))
-        self.scale = int(env("LLMOPS_DEMO_SCALE", "120" if fast else "240"))
+        # the same data in both modes: at half the records (scale 120) v1 trained six epochs reached
+        # held-out loss 3.34 and the gate rejected it (ROUGE-L 0.097, benchmark 0.330, rating 1.17)
+        self.scale = int(env("LLMOPS_DEMO_SCALE", "240"))
         self.dag_timeout_s = int(env("LLMOPS_DEMO_DAG_TIMEOUT", "2400"))
         # v1: the first days; v2: the scheduled retrain on the whole window (more data, same recipe)
         self.v1_conf = {"window_end": self.days[-2], "window_days": len(self.days) - 1, "epochs": 6}
@@ -543,7 +545,7 @@ def summary(versions: dict[str, str], evaluations: dict[str, dict]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fast", action="store_true", help="the small mode: fewer records and requests")
+    parser.add_argument("--fast", action="store_true", help="the small mode: fewer requests, smaller monitoring samples")
     parser.add_argument(
         "--from",
         dest="start",
