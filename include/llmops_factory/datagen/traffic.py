@@ -7,7 +7,9 @@ feedback contract) and gives simulated user feedback, so that ``llmops_monitorin
   never its training rows);
 * **off-domain** prompts, to cause drift: the 252 human-written self-instruct instructions (writing,
   e-mail, code, spreadsheets…) in ``../shared/data/real/`` — real text nobody here wrote, far from
-  subscription support;
+  subscription support — where that folder is present beside the checkout; otherwise the generator's
+  own ``OFF_DOMAIN_TASKS`` × ``OFF_DOMAIN_SUBJECTS`` (general requests written for this project,
+  announced on stderr), so a clone without it still runs the demo;
 * **toxic** prompts: abusive customer messages (the data generator's own ``TOXIC_PHRASES``);
 * **simulated user feedback**: each answered request is rated with probability ``feedback_rate``; the
   simulated user is satisfied (``+1``, else ``-1``) with a probability that is either given per model
@@ -106,10 +108,73 @@ class QualityUser:
         )
 
 
-def off_domain_prompts(folder: Path | None = None) -> list[dict[str, str]]:
-    """One prompt per self-instruct instance (real instructions about writing, code, maths, games…)."""
-    from llmops_factory.dataprep.realdata import instruction_records
+# General requests far from subscription support, written for this project: the off-domain prompts of
+# a checkout without ../shared/data/real/ (each task is filled with each subject: 24 x 12 prompts).
+OFF_DOMAIN_TASKS = (
+    "Write a short poem about {s}.",
+    "Explain {s} to a ten-year-old in three sentences.",
+    "Give me five interview questions about {s}.",
+    "Summarise the history of {s} in one paragraph.",
+    "Write a Python function that sorts a list of {s} records by date.",
+    "Draft a polite e-mail asking my manager for a day off to study {s}.",
+    "What are the pros and cons of {s}? Answer in a table.",
+    "Translate 'I would like to learn more about {s}' into French and German.",
+    "Suggest a name for a podcast about {s}.",
+    "Create a weekly study plan for learning {s}.",
+    "Write a SQL query that counts {s} entries per month.",
+    "Tell me a joke about {s}.",
+    "List three books a beginner should read about {s}.",
+    "Write a product description for a board game about {s}.",
+    "How would you explain {s} in a job interview?",
+    "Give me a recipe that a fan of {s} would enjoy.",
+    "Write the opening paragraph of a mystery novel set in the world of {s}.",
+    "Plan a two-day trip for someone interested in {s}.",
+    "Compose a tweet announcing a workshop on {s}.",
+    "What maths do I need to understand {s}?",
+    "Write a haiku about {s}.",
+    "Describe {s} as if you were a sports commentator.",
+    "Create a multiple-choice quiz with four questions on {s}.",
+    "Write a limerick about a cat who loves {s}.",
+)
+OFF_DOMAIN_SUBJECTS = (
+    "volcanoes",
+    "medieval castles",
+    "machine learning",
+    "gardening",
+    "the French Revolution",
+    "quantum computing",
+    "chess openings",
+    "bird migration",
+    "spreadsheet formulas",
+    "jazz music",
+    "climate science",
+    "ancient Rome",
+)
 
+
+def project_off_domain_prompts() -> list[dict[str, str]]:
+    """The project's own off-domain prompts (every task with every subject), in a stable order."""
+    return [
+        {"instruction": task.format(s=subject), "input": ""}
+        for subject in OFF_DOMAIN_SUBJECTS
+        for task in OFF_DOMAIN_TASKS
+    ]
+
+
+def off_domain_prompts(folder: Path | None = None) -> list[dict[str, str]]:
+    """One prompt per self-instruct instance (real instructions about writing, code, maths, games…);
+    without ``../shared/data/real/`` (and no ``folder``), the project's own off-domain prompts."""
+    import sys
+
+    from llmops_factory.dataprep.realdata import INSTRUCTIONS_FILE, instruction_records, real_data_dir
+
+    if folder is None and not (real_data_dir() / INSTRUCTIONS_FILE).is_file():
+        print(
+            f"off-domain prompts: {real_data_dir()} has no {INSTRUCTIONS_FILE}; using the project's own "
+            f"{len(OFF_DOMAIN_TASKS) * len(OFF_DOMAIN_SUBJECTS)} general requests instead",
+            file=sys.stderr,
+        )
+        return project_off_domain_prompts()
     out = []
     for record in instruction_records(folder):
         for instance in record.get("instances") or [{}]:

@@ -92,3 +92,17 @@ def test_plan_keeps_the_reference_out_of_the_request():
     pool = [{"instruction": "q", "input": "", "reference": "a"}]
     (request,) = traffic.plan(1, in_domain=pool, seed=0)
     assert request.instance == {"instruction": "q", "input": ""} and request.reference == "a"
+
+
+def test_off_domain_prompts_without_the_public_data_are_the_projects_own(tmp_path, monkeypatch, capsys):
+    from llmops_factory.dataprep import realdata
+
+    monkeypatch.setattr(realdata, "real_data_dir", lambda: tmp_path / "absent")
+    off = traffic.off_domain_prompts()
+    assert off == traffic.project_off_domain_prompts()
+    assert len({p["instruction"] for p in off}) == len(traffic.OFF_DOMAIN_TASKS) * len(
+        traffic.OFF_DOMAIN_SUBJECTS
+    )
+    assert "using the project's own" in capsys.readouterr().err
+    # none of them is about the support domain the model serves
+    assert not any(w in p["instruction"].lower() for p in off for w in ("nimbus", "subscription", "refund"))
