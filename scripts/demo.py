@@ -442,7 +442,8 @@ def traffic(mode: Mode, seed: int, off_domain: float, toxic: float) -> dict:
         f"traffic-{seed}",
         timeout=3600,
     )
-    summary = json.loads(out.strip().splitlines()[-1])
+    # the summary is the last JSON line of stdout; notices on stderr may follow it in the captured text
+    summary = json.loads(next(ln for ln in reversed(out.strip().splitlines()) if ln.startswith("{")))
     print(f"  sent {summary['requests']} requests {summary['kinds']}; served by {summary['served']}")
     print(f"  refused (4xx) {summary['errors'] or 'none'}; simulated ratings {summary['ratings']}")
     print(f"  {summary['user']} (simulated)")
