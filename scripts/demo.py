@@ -546,7 +546,9 @@ def summary(versions: dict[str, str], evaluations: dict[str, dict]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fast", action="store_true", help="the small mode: fewer requests, smaller monitoring samples")
+    parser.add_argument(
+        "--fast", action="store_true", help="the small mode: fewer requests, smaller monitoring samples"
+    )
     parser.add_argument(
         "--from",
         dest="start",
