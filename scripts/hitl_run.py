@@ -72,6 +72,10 @@ def run_with_answer(
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env.update({"AIRFLOW__API__PORT": str(port), "AIRFLOW__API__BASE_URL": base})
+    # open both logs before anything starts: a bad path must not leave an api-server running
+    out_path = log_path or (airflow_home / f"hitl-dags-test-{dag_id}.log")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out = out_path.open("w")
     server_log = (airflow_home / f"hitl-api-server-{port}.log").open("w")
     server = subprocess.Popen(
         ["timeout", "-s", "KILL", str(timeout + 120), airflow, "api-server", "--port", str(port)],
@@ -81,8 +85,6 @@ def run_with_answer(
         start_new_session=True,
         cwd=REPO,
     )
-    out_path = log_path or (airflow_home / f"hitl-dags-test-{dag_id}.log")
-    out = out_path.open("w")
     cmd = ["timeout", "-s", "KILL", str(timeout), airflow, "dags", "test", dag_id, logical_date]
     if conf:
         cmd += ["--conf", json.dumps(conf)]
