@@ -51,25 +51,26 @@ def home(tmp_path):
         yield tmp_path
 
 
-def test_stop_counts_a_process_that_died_of_the_signal_as_stopped(home):
-    proc, pid_file = _start(home, RERAISES)
+def _stop(home, code: str, timeout: str):
+    """``stop`` against a process running ``code``; returns the CLI result, the process and its pid file."""
+    proc, pid_file = _start(home, code)
     try:
-        result = CliRunner().invoke(cli, ["stop", "--timeout", "20"])
+        result = CliRunner().invoke(cli, ["stop", "--timeout", timeout])
     finally:
         proc.kill()
         proc.wait()
+    return result, proc, pid_file
+
+
+def test_stop_counts_a_process_that_died_of_the_signal_as_stopped(home):
+    result, proc, pid_file = _stop(home, RERAISES, "20")
     assert result.exit_code == 0, result.output
     assert f"stopped (process {proc.pid})" in result.output
     assert not pid_file.exists(), "the stale pid file is removed"
 
 
 def test_stop_reports_a_process_that_does_not_stop(home):
-    proc, pid_file = _start(home, IGNORES)
-    try:
-        result = CliRunner().invoke(cli, ["stop", "--timeout", "1"])
-    finally:
-        proc.kill()
-        proc.wait()
+    result, proc, pid_file = _stop(home, IGNORES, "1")
     assert result.exit_code != 0
     assert f"process {proc.pid}) did not stop within 1 s" in result.output
     assert pid_file.exists()
